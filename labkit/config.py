@@ -1,0 +1,112 @@
+"""Settings for one lab, from its ``labkit.toml`` and ``LABKIT_*`` environment variables.
+
+The embedded default needs nothing but a folder: SQLite for metadata, a SQLite-backed Celery broker
+and result store, and worker processes labkit starts itself. Scale-out is the same code with other
+URLs (``postgresql://``, ``amqp://``); nothing else changes.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+CONFIG_FILE = "labkit.toml"
+ENV_PREFIX = "LABKIT_"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message says which and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a lab, its workers and its CLI need to agree on."""
+
+    root: Path
+    database_url: str = ""
+    broker_url: str = ""
+    result_backend: str = ""
+    storage_root: Path = field(default=Path())
+    workers: int = 2
+    run_time_limit: float = 3600.0
+    heartbeat_interval: float = 1.0
+    stale_after: float = 15.0
+    default_queue: str = "labkit"
+    user: str = ""
+
+    @property
+    def repositories(self) -> Path:
+        """Where each entity's git repository lives."""
+        return self.storage_root / "repos"
+
+    @property
+    def results(self) -> Path:
+        """Where predictions and datasets are stored (layout in docs/architecture.md)."""
+        return self.storage_root / "results"
+
+    @property
+    def scratch(self) -> Path:
+        """Working directories of runs in progress."""
+        return self.storage_root / "scratch"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+
+_CASTS = {"workers": int, "run_time_limit": float, "heartbeat_interval": float, "stale_after": float}
+
+
+def _cast(name: str, value: object) -> object:
+    try:
+        if name in _CASTS:
+            return _CASTS[name](value)
+        if name == "storage_root":
+            return Path(str(value))
+        return str(value)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"setting {name!r} has the unusable value {value!r}: {err}") from None
+
+
+def load_settings(root: str | os.PathLike | None = None, **overrides: object) -> Settings:
+    """Read a lab's settings: defaults < ``labkit.toml`` < environment < explicit overrides.
+
+    ``root`` defaults to ``$LABKIT_LAB`` and then the current directory.
+    """
+    root_path = Path(root or os.environ.get(f"{ENV_PREFIX}LAB") or Path.cwd()).resolve()
+    values: dict[str, object] = {}
+    config_file = root_path / CONFIG_FILE
+    if config_file.exists():
+        try:
+            values.update(tomllib.loads(config_file.read_text()).get("labkit", {}))
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"{config_file} is not valid TOML: {err}") from None
+    names = {f.name for f in fields(Settings)} - {"root"}
+    unknown = set(values) - names
+    if unknown:
+        raise ConfigError(f"{config_file} has unknown settings {sorted(unknown)}; known: {sorted(names)}")
+    for name in names:
+        env = os.environ.get(ENV_PREFIX + name.upper())
+        if env is not None:
+            values[name] = env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    settings = Settings(root=root_path, **{k: _cast(k, v) for k, v in values.items()})
+    return _with_embedded_defaults(settings)
+
+
+def _with_embedded_defaults(s: Settings) -> Settings:
+    """Fill every empty URL and path with the embedded (single folder, SQLite) default."""
+    storage = s.storage_root if str(s.storage_root) not in ("", ".") else s.root
+    if not storage.is_absolute():
+        storage = s.root / storage
+    database = s.database_url or f"sqlite:///{s.root / 'labkit.sqlite'}"
+    broker = s.broker_url or f"sqla+sqlite:///{s.root / 'broker.sqlite'}"
+    backend = s.result_backend or f"db+sqlite:///{s.root / 'celery-results.sqlite'}"
+    user = s.user or os.environ.get("USER") or "scientist"
+    if s.workers < 0:
+        raise ConfigError("workers must be 0 or more")
+    if s.run_time_limit <= 0:
+        raise ConfigError("run_time_limit must be a positive number of seconds")
+    return replace(s, storage_root=storage, database_url=database, broker_url=broker,
+                   result_backend=backend, user=user)

@@ -1,0 +1,171 @@
+"""Experiments and runs: plan, submit (through Celery), watch, cancel. The run row is created and
+its status decided before any message is sent, so the database is always the truth."""
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from celery import Celery
+from sqlalchemy import select, update
+
+from .config import Settings
+from .errors import InvalidInput, NotFound
+from .protocols import Compatibility, Interface, compatibility
+from .queue.tasks import send_run
+from .runner.claims import FINAL
+from .store import orm
+from .store.db import Database
+from .store.entities import EntityStore, VersionInfo
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: str
+    model: str
+    model_version: int
+    protocol: str
+    protocol_version: int
+    status: str
+    attempt: int
+    parameters: dict[str, Any]
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    error: str | None
+    failing_cell: str | None
+    missing_terms: tuple[str, ...]
+    results_path: str | None
+    history: tuple[tuple[str, int, datetime, str], ...]
+
+    @property
+    def done(self) -> bool:
+        return self.status in FINAL
+
+
+def run_info(run: orm.Run) -> RunInfo:
+    e = run.experiment
+    return RunInfo(run.id, e.model_version.entity.name, e.model_version.number,
+                   e.protocol_version.entity.name, e.protocol_version.number, run.status, run.attempt,
+                   dict(run.parameters), run.created_at, run.started_at, run.finished_at, run.error,
+                   run.failing_cell, tuple(run.missing_terms or ()), run.results_path,
+                   tuple((ev.status, ev.attempt, ev.at, ev.detail) for ev in run.events))
+
+
+@dataclass(frozen=True)
+class PlannedExperiment:
+    model: VersionInfo
+    protocol: VersionInfo
+
+
+class Experiments:
+    def __init__(self, settings: Settings, db: Database, store: EntityStore, celery: Celery) -> None:
+        self.settings, self.db, self.store, self.celery = settings, db, store, celery
+
+    def compatibility(self, model: VersionInfo, protocol: VersionInfo) -> Compatibility:
+        return compatibility(Interface.from_json(self.store.interface(protocol.id)), self.store.terms(model.id))
+
+    def plan_for(self, version: VersionInfo) -> list[PlannedExperiment]:
+        """The experiments a new model or protocol version implies: against the latest version of
+        every compatible partner."""
+        partner_kind = "protocol" if version.kind == "model" else "model"
+        planned = []
+        for name in self.store.names(partner_kind):
+            partner = self.store.version(partner_kind, name)
+            model, protocol = (version, partner) if version.kind == "model" else (partner, version)
+            if self.compatibility(model, protocol).compatible:
+                planned.append(PlannedExperiment(model, protocol))
+        return planned
+
+    def submit(self, model: VersionInfo, protocol: VersionInfo, parameters: dict[str, Any] | None = None,
+               *, user: str = "", queue: str | None = None) -> RunInfo:
+        """Create a run; queue it, or mark it inapplicable at once if the model lacks required terms."""
+        interface = Interface.from_json(self.store.interface(protocol.id))
+        parameters = dict(parameters or {})
+        unknown = sorted(set(parameters) - set(interface.parameters))
+        if unknown:
+            raise InvalidInput(f"protocol {protocol.entity} has no parameters {unknown}; "
+                               f"it takes {sorted(interface.parameters)}")
+        compat = compatibility(interface, self.store.terms(model.id))
+        run_id = str(uuid.uuid4())
+        status = "queued" if compat.compatible else "inapplicable"
+        with self.db.session() as s:
+            experiment = s.scalar(select(orm.Experiment).where(
+                orm.Experiment.model_version_id == model.id, orm.Experiment.protocol_version_id == protocol.id))
+            if experiment is None:
+                experiment = orm.Experiment(model_version_id=model.id, protocol_version_id=protocol.id)
+                s.add(experiment)
+                s.flush()
+            run = orm.Run(id=run_id, experiment_id=experiment.id, parameters=parameters, status=status,
+                          time_limit=interface.time_limit or self.settings.run_time_limit,
+                          queue=queue or self.settings.default_queue, created_by=user,
+                          missing_terms=list(compat.missing_required),
+                          error=None if compat.compatible else compat.explain())
+            s.add(run)
+            s.add(orm.RunEvent(run_id=run_id, status=status, detail="" if compat.compatible else compat.explain()))
+        if compat.compatible:
+            send_run(self.celery, self.settings, run_id, queue)
+        return self.get(run_id)
+
+    def get(self, run_id: str) -> RunInfo:
+        with self.db.session() as s:
+            run = s.get(orm.Run, run_id)
+            if run is None:
+                raise NotFound(f"there is no run {run_id!r}; `labkit runs` lists them")
+            return run_info(run)
+
+    def list(self, *, status: str | None = None, model: str | None = None,
+             protocol: str | None = None) -> list[RunInfo]:
+        with self.db.session() as s:
+            query = select(orm.Run).order_by(orm.Run.created_at)
+            if status:
+                query = query.where(orm.Run.status == status)
+            runs = [run_info(r) for r in s.scalars(query)]
+        return [r for r in runs if (model is None or r.model == model) and (protocol is None or r.protocol == protocol)]
+
+    def cancel(self, run_id: str) -> RunInfo:
+        """Cancel a queued run at once; ask a running one to stop (its worker kills the kernel)."""
+        with self.db.session() as s:
+            run = s.get(orm.Run, run_id)
+            if run is None:
+                raise NotFound(f"there is no run {run_id!r}")
+            if run.status == "queued":
+                done = s.execute(update(orm.Run).where(orm.Run.id == run_id, orm.Run.status == "queued")
+                                 .values(status="cancelled", cancel_requested=True)).rowcount
+                if done:
+                    s.add(orm.RunEvent(run_id=run_id, status="cancelled", attempt=run.attempt,
+                                       detail="cancelled before it started"))
+                    return self._after(s, run_id)
+            if run.status == "running":
+                s.execute(update(orm.Run).where(orm.Run.id == run_id).values(cancel_requested=True))
+            elif run.status in FINAL:
+                raise InvalidInput(f"run {run_id} has already ended ({run.status}); nothing to cancel")
+        return self.get(run_id)
+
+    def _after(self, s: Any, run_id: str) -> RunInfo:
+        s.flush()
+        s.expire_all()
+        return run_info(s.get(orm.Run, run_id))
+
+    def wait(self, run_ids: Iterable[str], *, timeout: float | None = None,
+             on_change: Callable[[RunInfo], None] | None = None) -> list[RunInfo]:
+        """Block until every run has ended; call ``on_change`` whenever one changes status."""
+        pending = list(dict.fromkeys(run_ids))
+        seen: dict[str, str] = {}
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            infos = [self.get(r) for r in pending]
+            for info in infos:
+                if on_change and seen.get(info.id) != info.status:
+                    on_change(info)
+                seen[info.id] = info.status
+            if all(i.done for i in infos):
+                return infos
+            if deadline is not None and time.monotonic() > deadline:
+                waiting = [f"{i.id[:8]} ({i.status})" for i in infos if not i.done]
+                raise TimeoutError(f"runs still not finished after {timeout:g} s: {', '.join(waiting)}. "
+                                   "Are workers running? (`labkit workers status`)")
+            time.sleep(0.3)

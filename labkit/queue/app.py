@@ -1,0 +1,38 @@
+"""The Celery application. One definition serves the embedded default (SQLite broker, workers that
+labkit starts) and scale-out (RabbitMQ/PostgreSQL URLs, ``labkit worker`` on other machines)."""
+from __future__ import annotations
+
+from celery import Celery
+
+from ..config import Settings
+
+EXECUTE_RUN = "labkit.execute_run"
+REAP_STALE_RUNS = "labkit.reap_stale_runs"
+
+
+def make_celery(settings: Settings) -> Celery:
+    """A Celery app for ``settings``: late acks, one message at a time, lost workers re-queue."""
+    app = Celery("labkit", broker=settings.broker_url, backend=settings.result_backend,
+                 set_as_current=False)
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=settings.default_queue,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        beat_schedule={"reap-stale-runs": {"task": REAP_STALE_RUNS,
+                                           "schedule": max(settings.stale_after / 3, 1.0)}},
+    )
+    if settings.broker_url.startswith("sqla+sqlite"):
+        # kombu hands these to SQLAlchemy's create_engine: wait for SQLite's lock instead of failing
+        app.conf.broker_transport_options = {"connect_args": {"timeout": 60}}
+    if settings.result_backend.startswith("db+sqlite"):
+        app.conf.database_engine_options = {"connect_args": {"timeout": 60}}
+    from . import tasks
+    tasks.register(app, settings)
+    return app

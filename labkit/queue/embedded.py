@@ -1,0 +1,109 @@
+"""Worker processes that labkit starts itself for the embedded default: N Celery workers (one task
+at a time each) and one Celery beat that re-queues runs of lost workers. Their process ids are
+kept in ``<lab>/workers.json`` so any later command can stop them."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from ..config import Settings
+
+STATE_FILE = "workers.json"
+
+
+@dataclass(frozen=True)
+class WorkerProcess:
+    name: str
+    pid: int
+    log: str
+
+
+def worker_command(name: str, queues: str, concurrency: int = 1) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "labkit.queue.worker_app", "worker",
+            "--loglevel=INFO", f"--concurrency={concurrency}", "--pool=prefork", "-n", f"{name}@%h",
+            "-Q", queues, "--without-gossip", "--without-mingle"]
+
+
+def beat_command(schedule: Path) -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "labkit.queue.worker_app", "beat",
+            "--loglevel=INFO", "-s", str(schedule)]
+
+
+class EmbeddedWorkers:
+    """Start, list and stop the lab's own worker processes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.state_file = settings.root / STATE_FILE
+
+    def running(self) -> list[WorkerProcess]:
+        if not self.state_file.exists():
+            return []
+        entries = [WorkerProcess(**e) for e in json.loads(self.state_file.read_text())]
+        return [e for e in entries if _alive(e.pid)]
+
+    def start(self, count: int | None = None, *, beat: bool = True) -> list[WorkerProcess]:
+        """Start ``count`` workers (default: the lab's setting) unless they already run."""
+        existing = self.running()
+        if existing:
+            return existing
+        count = self.settings.workers if count is None else count
+        self.settings.logs.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "LABKIT_LAB": str(self.settings.root)}
+        started = []
+        commands = [(f"worker{i + 1}", worker_command(f"labkit-worker{i + 1}", self.settings.default_queue))
+                    for i in range(count)]
+        if beat and count:
+            commands.append(("beat", beat_command(self.settings.root / "celerybeat-schedule")))
+        for name, command in commands:
+            log = self.settings.logs / f"{name}.log"
+            with open(log, "wb") as out:
+                proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                        cwd=self.settings.root, start_new_session=True)
+            started.append(WorkerProcess(name, proc.pid, str(log)))
+        self.state_file.write_text(json.dumps([w.__dict__ for w in started], indent=1))
+        return started
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Warm shutdown (SIGTERM), then SIGKILL whatever is left, children included."""
+        procs = []
+        for w in self.running():
+            try:
+                p = psutil.Process(w.pid)
+                procs.extend([p, *p.children(recursive=True)])
+                p.send_signal(signal.SIGTERM)
+            except psutil.NoSuchProcess:
+                pass
+        _, alive = psutil.wait_procs(procs, timeout=timeout)
+        for p in alive:
+            try:
+                p.kill()
+            except psutil.NoSuchProcess:
+                pass
+        psutil.wait_procs(alive, timeout=5)
+        self.state_file.unlink(missing_ok=True)
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until every started worker logs that it is ready to take tasks."""
+        deadline = time.monotonic() + timeout
+        workers = [w for w in self.running() if w.name != "beat"]
+        while time.monotonic() < deadline:
+            if all("ready." in Path(w.log).read_text(errors="replace") for w in workers):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"workers did not become ready in {timeout:g} s; see {self.settings.logs}")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

@@ -1,0 +1,110 @@
+"""Who runs a run: compare-and-set transitions on the run row, so a message delivered twice, or to
+a second worker after the first died, leads to exactly one recorded execution."""
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import psutil
+from sqlalchemy import select, update
+
+from ..store import orm
+from ..store.db import Database
+
+FINAL = frozenset({"success", "partial", "failed", "inapplicable", "cancelled"})
+HOST = socket.gethostname()
+
+
+@dataclass(frozen=True)
+class Claim:
+    run_id: str
+    attempt: int
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
+
+
+def owner_is_gone(run: orm.Run, stale_after: float) -> bool:
+    """The worker holding a running run has died: its process is gone, or its heartbeat is stale."""
+    if run.worker_host == HOST and run.worker_pid and not psutil.pid_exists(run.worker_pid):
+        return True
+    beat = _aware(run.heartbeat_at) or _aware(run.started_at)
+    return beat is None or now() - beat > timedelta(seconds=stale_after)
+
+
+def add_event(db: Database, run_id: str, status: str, attempt: int, detail: str = "") -> None:
+    with db.session() as s:
+        s.add(orm.RunEvent(run_id=run_id, status=status, attempt=attempt, detail=detail))
+
+
+def claim(db: Database, run_id: str, stale_after: float) -> Claim | None:
+    """Take a queued run (or one whose worker died) for this process, or return None."""
+    with db.session() as s:
+        run = s.get(orm.Run, run_id)
+        if run is None or run.status in FINAL:
+            return None
+        if run.status == "running" and not owner_is_gone(run, stale_after):
+            return None  # a live worker has it: this is a duplicate delivery
+        previous = run.attempt
+        result = s.execute(
+            update(orm.Run)
+            .where(orm.Run.id == run_id, orm.Run.attempt == previous, orm.Run.status == run.status)
+            .values(status="running", attempt=previous + 1, worker_host=HOST, worker_pid=os.getpid(),
+                    heartbeat_at=now(), started_at=now(), error=None, failing_cell=None))
+        if result.rowcount != 1:
+            return None
+        detail = f"on {HOST} pid {os.getpid()}" + (" (taking over from a lost worker)" if previous else "")
+        s.add(orm.RunEvent(run_id=run_id, status="running", attempt=previous + 1, detail=detail))
+    return Claim(run_id, previous + 1)
+
+
+def heartbeat(db: Database, c: Claim) -> tuple[bool, bool]:
+    """Refresh the heartbeat; return (still ours, cancel requested)."""
+    with db.session() as s:
+        result = s.execute(update(orm.Run).where(orm.Run.id == c.run_id, orm.Run.attempt == c.attempt,
+                                                 orm.Run.status == "running").values(heartbeat_at=now()))
+        if result.rowcount != 1:
+            return False, False
+        cancel = s.scalar(select(orm.Run.cancel_requested).where(orm.Run.id == c.run_id))
+        return True, bool(cancel)
+
+
+def finish(db: Database, c: Claim, status: str, **values: object) -> bool:
+    """Record the outcome if this attempt still owns the run."""
+    with db.session() as s:
+        result = s.execute(update(orm.Run).where(orm.Run.id == c.run_id, orm.Run.attempt == c.attempt,
+                                                 orm.Run.status == "running")
+                           .values(status=status, finished_at=now(), **values))
+        if result.rowcount != 1:
+            return False
+        s.add(orm.RunEvent(run_id=c.run_id, status=status, attempt=c.attempt,
+                           detail=str(values.get("error") or "")[:2000]))
+        return True
+
+
+def stale_runs(db: Database, stale_after: float) -> list[str]:
+    """Running runs whose worker is gone: to be queued again."""
+    with db.session() as s:
+        running = s.scalars(select(orm.Run).where(orm.Run.status == "running")).all()
+        return [r.id for r in running if owner_is_gone(r, stale_after)]
+
+
+def requeue(db: Database, run_id: str, reason: str) -> bool:
+    with db.session() as s:
+        run = s.get(orm.Run, run_id)
+        if run is None or run.status != "running":
+            return False
+        result = s.execute(update(orm.Run).where(orm.Run.id == run_id, orm.Run.attempt == run.attempt,
+                                                 orm.Run.status == "running")
+                           .values(status="queued", worker_pid=None, heartbeat_at=None))
+        if result.rowcount != 1:
+            return False
+        s.add(orm.RunEvent(run_id=run_id, status="queued", attempt=run.attempt, detail=reason))
+        return True

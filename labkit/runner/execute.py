@@ -1,0 +1,167 @@
+"""Execute one run: a scratch folder with copies of the exact commits, papermill in a child
+process watched for cancellation and the time limit, then the prediction collected.
+
+The child process (papermill, and the kernel it starts) is killed as a whole process tree, so a
+cancelled or timed-out run leaves nothing behind.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import yaml
+
+from ..config import Settings
+from ..protocols import Interface, compatibility
+from ..store import orm
+from ..store.db import Database
+from ..store.entities import EntityStore, version_info
+from . import claims
+from .collect import collect_prediction
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything an attempt needs, read from the database once."""
+
+    run_id: str
+    model: object
+    protocol: object
+    interface: Interface
+    parameters: dict
+    time_limit: float
+
+
+def _plan(db: Database, store: EntityStore, run_id: str) -> RunPlan:
+    with db.session() as s:
+        run = s.get(orm.Run, run_id)
+        assert run is not None
+        exp = run.experiment
+        model, protocol = version_info(exp.model_version), version_info(exp.protocol_version)
+        interface = Interface.from_json(store.interface(exp.protocol_version_id))
+        return RunPlan(run_id, model, protocol, interface, dict(run.parameters), run.time_limit)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and every descendant (papermill and its kernel)."""
+    try:
+        parent = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    procs = parent.children(recursive=True) + [parent]
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
+def _die_with_parent() -> None:
+    """Ask Linux to kill the child when the worker that started it dies (PR_SET_PDEATHSIG)."""
+    os.setsid()
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def execute_run(settings: Settings, run_id: str) -> str:
+    """Run ``run_id`` if this process can claim it; return the final status (or 'skipped')."""
+    db = Database(settings.database_url)
+    try:
+        claim = claims.claim(db, run_id, settings.stale_after)
+        if claim is None:
+            return "skipped"
+        return _execute_claimed(settings, db, claim)
+    finally:
+        db.dispose()
+
+
+def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> str:
+    store = EntityStore(db, settings.repositories)
+    t0 = time.monotonic()
+    plan = _plan(db, store, claim.run_id)
+    scratch = settings.scratch / f"{claim.run_id}-{claim.attempt}"
+    shutil.rmtree(scratch, ignore_errors=True)
+    model_path = store.export(plan.model, scratch / "model")
+    notebook_in = store.export(plan.protocol, scratch / "protocol")
+    output_dir = scratch / "outputs"
+    output_dir.mkdir(parents=True)
+
+    compat = compatibility(plan.interface, store.terms(plan.model.id))
+    if not compat.compatible:
+        claims.finish(db, claim, "inapplicable", missing_terms=list(compat.missing_required),
+                      error=compat.explain())
+        return "inapplicable"
+
+    parameters = {**plan.parameters, "model_path": str(model_path), "output_dir": str(output_dir)}
+    notebook_out = scratch / "executed.ipynb"
+    log_path = scratch / "log.txt"
+    command = [sys.executable, "-m", "papermill", str(notebook_in), str(notebook_out),
+               "-y", yaml.safe_dump(parameters), "--cwd", str(scratch), "--log-output",
+               "--no-progress-bar", "-k", "python3"]
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
+           "LABKIT_SIM_CACHE": os.environ.get("LABKIT_SIM_CACHE", str(settings.storage_root / "cache" / "sim"))}
+    t_setup = time.monotonic()
+    with open(log_path, "wb") as log_file:
+        child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env,
+                                 cwd=scratch, preexec_fn=_die_with_parent)
+        outcome = _watch(settings, db, claim, child, plan.time_limit)
+    t_exec = time.monotonic()
+    if outcome == "lost":
+        log.warning("run %s attempt %s was taken over by another worker", claim.run_id, claim.attempt)
+        return "skipped"
+    timings = {"setup_s": round(t_setup - t0, 3), "execute_s": round(t_exec - t_setup, 3)}
+
+    results_dir = settings.results / "runs" / claim.run_id
+    collected = collect_prediction(plan, claim, scratch, results_dir, outcome, timings, settings)
+    timings["collect_s"] = round(time.monotonic() - t_exec, 3)
+    timings["total_s"] = round(time.monotonic() - t0, 3)
+    (results_dir / "timings.json").write_text(json.dumps(timings, indent=1))
+    with db.session() as s:
+        for o in collected.outputs:
+            s.add(orm.Output(run_id=claim.run_id, **o))
+    if not claims.finish(db, claim, collected.status, error=collected.error,
+                         failing_cell=collected.failing_cell, results_path=str(results_dir),
+                         timings=timings):
+        log.warning("run %s attempt %s lost ownership; its results were not recorded", *claim.__dict__.values())
+        with db.session() as s:
+            s.query(orm.Output).filter(orm.Output.run_id == claim.run_id).delete()
+        return "skipped"
+    shutil.rmtree(scratch, ignore_errors=True)
+    return collected.status
+
+
+def _watch(settings: Settings, db: Database, claim: claims.Claim, child: subprocess.Popen,
+           time_limit: float) -> str:
+    """Wait for the child, heart-beating; kill it on cancel, time-out or lost ownership."""
+    started = time.monotonic()
+    last_beat = 0.0
+    while child.poll() is None:
+        time.sleep(POLL_SECONDS)
+        if time.monotonic() - last_beat >= settings.heartbeat_interval:
+            last_beat = time.monotonic()
+            ours, cancel = claims.heartbeat(db, claim)
+            if cancel or not ours:
+                kill_tree(child.pid)
+                child.wait()
+                return "cancelled" if cancel else "lost"
+        if time.monotonic() - started > time_limit:
+            kill_tree(child.pid)
+            child.wait()
+            return "timeout"
+    return "finished" if child.returncode == 0 else "error"

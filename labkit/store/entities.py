@@ -1,0 +1,265 @@
+"""The entity store: versions in git, their metadata in SQL, kept in step.
+
+A save is checked first (the kind's validation), then committed to git with a compare-and-swap on
+the branch, then recorded in the database; if the database refuses, the git branch is put back.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from ..errors import InvalidInput, NotFound, StaleVersion
+from . import orm
+from .db import Database
+from .kinds import MAIN_SUFFIX, DatasetColumns, check_kind, describe
+from .repos import EntityRepository, check_file_name
+
+LATEST = "latest"
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """A version as a scientist sees it."""
+
+    kind: str
+    entity: str
+    number: int
+    commit: str
+    tags: tuple[str, ...]
+    author: str
+    message: str
+    created_at: datetime
+    main_file: str
+    id: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind} {self.entity} v{self.number} ({self.commit[:10]})"
+
+
+def version_info(v: orm.Version) -> VersionInfo:
+    return VersionInfo(v.entity.kind, v.entity.name, v.number, v.commit, tuple(t.name for t in v.tags),
+                       v.author, v.message, v.created_at, v.main_file, v.id)
+
+
+class EntityStore:
+    """Models, protocols and datasets with every version kept."""
+
+    def __init__(self, db: Database, repositories: Path) -> None:
+        self.db = db
+        self.repositories = repositories
+
+    def repository(self, kind: str, name: str) -> EntityRepository:
+        return EntityRepository(self.repositories / f"{kind}s" / f"{name}.git")
+
+    # -- saving ---------------------------------------------------------------------------------
+    def save(self, kind: str, name: str, files: dict[str, bytes], *, author: str, message: str = "",
+             main_file: str | None = None, parent: str | None = None,
+             protocol: str | None = None) -> VersionInfo:
+        """Store ``files`` as a new version of ``kind``/``name`` (created if new).
+
+        ``parent`` is the commit the user's change is based on; if another version was saved
+        since, the save is refused (StaleVersion) and nothing changes.
+        """
+        check_kind(kind)
+        name = check_file_name(name)
+        if "/" in name or not files:
+            raise InvalidInput("an entity name is one plain name, and a version needs at least one file")
+        for file_name in files:
+            check_file_name(file_name)
+        with self.db.session() as session:
+            entity = self._entity(session, kind, name, missing_ok=True)
+            latest = entity.versions[-1] if entity and entity.versions else None
+            if parent is not None and latest is not None and not latest.commit.startswith(parent):
+                raise StaleVersion(
+                    f"{kind} {name} was changed since version {parent[:10]}: the latest is "
+                    f"v{latest.number} ({latest.commit[:10]}) by {latest.author}. Re-open the latest "
+                    "version, re-apply your change and save again.")
+            main = main_file or (latest.main_file if latest and latest.main_file not in files else None) \
+                or _guess_main(kind, files)
+            if main in files:
+                content = files[main]
+            elif latest is not None:
+                content = self.repository(kind, name).read(latest.commit, main)
+            else:
+                raise InvalidInput(f"the main file {main!r} is not among the files given")
+            if not main.endswith(MAIN_SUFFIX[kind]):
+                raise InvalidInput(f"a {kind}'s main file must end in {MAIN_SUFFIX[kind]} (got {main!r})")
+            described = describe(kind, content)
+            protocol_entity = None
+            if kind == "dataset":
+                if not protocol:
+                    raise InvalidInput("a data set must name the protocol whose outputs it measures")
+                protocol_entity = self._entity(session, "protocol", protocol)
+            user = _user(session, author)
+            if entity is None:
+                entity = orm.Entity(kind=kind, name=name, owner=user)
+                session.add(entity)
+                session.flush()
+            repo = self.repository(kind, name)
+            if latest is None and not repo.path.exists():
+                EntityRepository.create(repo.path)
+            base = latest.commit if latest else None
+            if repo.head() != base:
+                raise StaleVersion(f"{kind} {name}'s repository has moved on; reload and try again")
+            commit = repo.commit(files, message=message or f"{kind} {name}: new version",
+                                 author=author, email=f"{author}@labkit.local", base=base)
+            try:
+                version = orm.Version(entity=entity, number=(latest.number + 1) if latest else 1,
+                                      commit=commit.sha, parent_commit=base, main_file=main,
+                                      message=commit.message, author=author)
+                session.add(version)
+                session.flush()
+                _record_metadata(session, kind, version, described, protocol_entity)
+                session.commit()
+            except BaseException:
+                session.rollback()
+                repo.reset_main(base)
+                raise
+            return version_info(version)
+
+    def tag(self, kind: str, name: str, ref: str, tag: str) -> VersionInfo:
+        tag = check_file_name(tag)
+        with self.db.session() as session:
+            version = self._version(session, kind, name, ref)
+            existing = session.scalar(select(orm.Tag).where(orm.Tag.entity_id == version.entity_id,
+                                                           orm.Tag.name == tag))
+            if existing is not None:
+                raise InvalidInput(f"{kind} {name} already has a tag {tag!r} (on v{existing.version.number})")
+            session.add(orm.Tag(entity_id=version.entity_id, version=version, name=tag))
+            self.repository(kind, name).tag(version.commit, tag)
+            session.flush()
+            return version_info(version)
+
+    # -- reading --------------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        check_kind(kind)
+        with self.db.session() as session:
+            return list(session.scalars(select(orm.Entity.name).where(orm.Entity.kind == kind)
+                                        .order_by(orm.Entity.name)))
+
+    def versions(self, kind: str, name: str) -> list[VersionInfo]:
+        with self.db.session() as session:
+            return [version_info(v) for v in self._entity(session, kind, name).versions]
+
+    def version(self, kind: str, name: str, ref: str | int = LATEST) -> VersionInfo:
+        with self.db.session() as session:
+            return version_info(self._version(session, kind, name, ref))
+
+    def files(self, kind: str, name: str, ref: str | int = LATEST) -> list[str]:
+        v = self.version(kind, name, ref)
+        return self.repository(kind, name).files(v.commit)
+
+    def read(self, kind: str, name: str, ref: str | int = LATEST, file: str | None = None) -> bytes:
+        v = self.version(kind, name, ref)
+        return self.repository(kind, name).read(v.commit, file or v.main_file)
+
+    def export(self, version: VersionInfo, dest: Path) -> Path:
+        """Write a version's files into ``dest``; return the path of its main file."""
+        self.repository(version.kind, version.entity).export(version.commit, dest)
+        return dest / version.main_file
+
+    def annotations(self, name: str, ref: str | int = LATEST) -> list[orm.Annotation]:
+        with self.db.session() as session:
+            return list(self._version(session, "model", name, ref).annotations)
+
+    def terms(self, version_id: int) -> set[str]:
+        with self.db.session() as session:
+            return set(session.scalars(select(orm.Annotation.term)
+                                       .where(orm.Annotation.version_id == version_id)))
+
+    def models_with_term(self, term: str) -> list[str]:
+        """Names of models whose latest version annotates ``term``."""
+        with self.db.session() as session:
+            rows = session.execute(
+                select(orm.Entity.name, orm.Version.number, orm.Entity.id)
+                .join(orm.Version, orm.Version.entity_id == orm.Entity.id)
+                .join(orm.Annotation, orm.Annotation.version_id == orm.Version.id)
+                .where(orm.Entity.kind == "model", orm.Annotation.term == term)).all()
+            latest = {e.name: e.versions[-1].number for e in
+                      session.scalars(select(orm.Entity).where(orm.Entity.kind == "model"))}
+            return sorted({name for name, number, _ in rows if latest.get(name) == number})
+
+    def interface(self, version_id: int) -> dict[str, Any]:
+        with self.db.session() as session:
+            row = session.scalar(select(orm.ProtocolInterface)
+                                 .where(orm.ProtocolInterface.version_id == version_id))
+            if row is None:
+                raise NotFound(f"no protocol interface for version id {version_id}")
+            return {"title": row.title, "description": row.description, "requires": row.required,
+                    "optional": row.optional, "outputs": row.outputs, "plots": row.plots,
+                    "parameters": row.parameters, "time_limit": row.time_limit}
+
+    def dataset(self, name: str, ref: str | int = LATEST) -> dict[str, Any]:
+        with self.db.session() as session:
+            v = self._version(session, "dataset", name, ref)
+            row = session.scalar(select(orm.Dataset).where(orm.Dataset.version_id == v.id))
+            assert row is not None
+            return {"protocol": row.protocol.name, "columns": row.columns, "rows": row.n_rows}
+
+    # -- lookups --------------------------------------------------------------------------------
+    def _entity(self, session: Session, kind: str, name: str, missing_ok: bool = False) -> orm.Entity:
+        check_kind(kind)
+        entity = session.scalar(select(orm.Entity).where(orm.Entity.kind == kind, orm.Entity.name == name))
+        if entity is None and not missing_ok:
+            raise NotFound(f"there is no {kind} called {name!r}; `labkit list {kind}s` shows what there is")
+        return entity  # type: ignore[return-value]
+
+    def _version(self, session: Session, kind: str, name: str, ref: str | int) -> orm.Version:
+        """Resolve ``latest``, a version number, a tag or a commit prefix."""
+        entity = self._entity(session, kind, name)
+        versions = entity.versions
+        ref_text = str(ref).strip()
+        if ref_text == LATEST and versions:
+            return versions[-1]
+        if ref_text.lstrip("v").isdigit():
+            found = [v for v in versions if v.number == int(ref_text.lstrip("v"))]
+        else:
+            found = [v for v in versions if ref_text in (t.name for t in v.tags)] or \
+                    ([v for v in versions if v.commit.startswith(ref_text)] if len(ref_text) >= 4 else [])
+        if len(found) != 1:
+            raise NotFound(f"{kind} {name} has no version {ref_text!r}; it has v1..v{len(versions)}"
+                           + (f" and tags {sorted(t.name for v in versions for t in v.tags)}" if versions else ""))
+        return found[0]
+
+
+def _guess_main(kind: str, files: dict[str, bytes]) -> str:
+    candidates = [f for f in files if f.endswith(MAIN_SUFFIX[kind])]
+    if len(candidates) != 1:
+        raise InvalidInput(f"say which file is the main {kind} file (found {len(candidates)} "
+                           f"files ending in {MAIN_SUFFIX[kind]})")
+    return candidates[0]
+
+
+def _user(session: Session, name: str) -> orm.User:
+    user = session.scalar(select(orm.User).where(orm.User.name == name))
+    if user is None:
+        user = orm.User(name=name)
+        session.add(user)
+        session.flush()
+    return user
+
+
+def _record_metadata(session: Session, kind: str, version: orm.Version, described: Any,
+                     protocol_entity: orm.Entity | None) -> None:
+    if kind == "model":
+        for a in described.annotations:
+            session.add(orm.Annotation(version_id=version.id, term=a.term, cmeta_id=a.cmeta_id,
+                                       component=a.component, variable=a.variable, units=a.units,
+                                       is_state=a.is_state))
+    elif kind == "protocol":
+        data = described.to_json()
+        session.add(orm.ProtocolInterface(
+            version_id=version.id, title=data["title"], description=data["description"],
+            required=list(data["requires"]), optional=list(data["optional"]),
+            outputs=[{**o, "shape": list(o["shape"])} for o in data["outputs"]],
+            plots=list(data["plots"]), parameters=data["parameters"], time_limit=data["time_limit"]))
+    else:
+        assert isinstance(described, DatasetColumns) and protocol_entity is not None
+        session.add(orm.Dataset(version_id=version.id, protocol_id=protocol_entity.id,
+                                columns=described.columns, n_rows=described.n_rows))

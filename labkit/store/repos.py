@@ -1,0 +1,127 @@
+"""One git repository per entity: every version is a commit, tags name versions.
+
+Files are written through the git index of a bare repository, so there is no working tree that a
+user or a run could modify behind the store's back.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+import io
+
+import git
+from gitdb.base import IStream
+from git.index.typ import BaseIndexEntry
+
+from ..errors import InvalidInput
+
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,200}$")
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+def check_file_name(name: str) -> str:
+    """Refuse names that could escape the repository or touch git's own files."""
+    path = PurePosixPath(name)
+    parts = path.parts
+    if not parts or path.is_absolute() or "\\" in name:
+        raise InvalidInput(f"file name {name!r} is not a plain relative path")
+    for part in parts:
+        if part in (".", "..") or part.lower() == ".git" or part.startswith(".") \
+                or not _SAFE_NAME.match(part):
+            raise InvalidInput(
+                f"file name {name!r} is not allowed: use letters, digits, '_', '-', '.' and spaces, "
+                "no hidden files and no '..'")
+    return str(path)
+
+
+@dataclass(frozen=True)
+class CommitInfo:
+    sha: str
+    message: str
+    author: str
+    created_at: datetime
+
+
+class EntityRepository:
+    """A bare git repository holding every version of one entity."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path) -> "EntityRepository":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        git.Repo.init(path, bare=True, initial_branch="main")
+        return cls(path)
+
+    @property
+    def _repo(self) -> git.Repo:
+        return git.Repo(self.path)
+
+    def head(self) -> str | None:
+        """The latest commit, or None for an empty repository."""
+        try:
+            return self._repo.head.commit.hexsha
+        except ValueError:
+            return None
+
+    def commit(self, files: dict[str, bytes], *, message: str, author: str, email: str,
+               base: str | None) -> CommitInfo:
+        """Commit ``files`` on top of ``base`` (its tree carried forward) and move ``main`` to it."""
+        repo = self._repo
+        index = git.IndexFile(repo)  # in-memory index, filled from base
+        if base is not None:
+            index = git.IndexFile.from_tree(repo, base)
+        entries = []
+        for name, content in files.items():
+            if len(content) > MAX_FILE_BYTES:
+                raise InvalidInput(f"{name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+            istream = repo.odb.store(IStream("blob", len(content), io.BytesIO(content)))
+            entries.append(BaseIndexEntry((0o100644, istream.binsha, 0, check_file_name(name))))
+        index.add(entries, write=False)
+        tree = index.write_tree()
+        actor = git.Actor(author, email)
+        parents = [repo.commit(base)] if base else []
+        commit = git.Commit.create_from_tree(repo, tree, message, parent_commits=parents,
+                                             head=False, author=actor, committer=actor)
+        repo.git.update_ref("refs/heads/main", commit.hexsha, *([base] if base else []))
+        return self.info(commit.hexsha)
+
+    def reset_main(self, sha: str | None) -> None:
+        """Undo a commit whose metadata could not be saved."""
+        repo = self._repo
+        if sha is None:
+            repo.git.update_ref("-d", "refs/heads/main")
+        else:
+            repo.git.update_ref("refs/heads/main", sha)
+
+    def info(self, sha: str) -> CommitInfo:
+        c = self._repo.commit(sha)
+        return CommitInfo(c.hexsha, c.message, c.author.name or "", c.authored_datetime)
+
+    def files(self, sha: str) -> list[str]:
+        tree = self._repo.commit(sha).tree
+        return sorted(b.path for b in tree.traverse() if b.type == "blob")
+
+    def read(self, sha: str, name: str) -> bytes:
+        try:
+            blob = self._repo.commit(sha).tree / name
+        except KeyError:
+            raise InvalidInput(f"version {sha[:10]} has no file {name!r}") from None
+        return blob.data_stream.read()
+
+    def export(self, sha: str, dest: Path) -> list[Path]:
+        """Write every file of a version into ``dest`` (a run's scratch folder)."""
+        written = []
+        for name in self.files(sha):
+            target = dest / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(self.read(sha, name))
+            written.append(target)
+        return written
+
+    def tag(self, sha: str, name: str) -> None:
+        self._repo.create_tag(name, ref=sha, force=True)
