@@ -12,6 +12,7 @@ from .errors import InvalidInput
 from .experiments import Experiments, PlannedExperiment, RunInfo
 from .protocols import Compatibility, Interface
 from .queue import EmbeddedWorkers, make_celery
+from .queue.app import declare_queues
 from .results import Prediction
 from .store.db import Database
 from .store.entities import LATEST, EntityStore, VersionInfo
@@ -39,7 +40,7 @@ class Lab:
         self.store = EntityStore(self.db, settings.repositories)
         self.celery = make_celery(settings)
         self.experiments = Experiments(settings, self.db, self.store, self.celery)
-        self.workers = EmbeddedWorkers(settings)
+        self.workers = EmbeddedWorkers(settings, lambda: declare_queues(self.celery, settings))
 
     @classmethod
     def open(cls, path: str | os.PathLike | None = None, **overrides: Any) -> "Lab":

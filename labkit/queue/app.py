@@ -3,6 +3,7 @@ labkit starts) and scale-out (RabbitMQ/PostgreSQL URLs, ``labkit worker`` on oth
 from __future__ import annotations
 
 from celery import Celery
+from kombu import Queue
 
 from ..config import Settings
 
@@ -36,3 +37,9 @@ def make_celery(settings: Settings) -> Celery:
     from . import tasks
     tasks.register(app, settings)
     return app
+
+
+def declare_queues(app: Celery, settings: Settings) -> None:
+    """Create the broker's queue (and, for the SQL transport, its tables) before workers start."""
+    with app.connection_for_write() as connection:
+        Queue(settings.default_queue, channel=connection.default_channel).declare()

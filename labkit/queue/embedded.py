@@ -9,8 +9,9 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Callable
 
 import psutil
 
@@ -40,8 +41,9 @@ def beat_command(schedule: Path) -> list[str]:
 class EmbeddedWorkers:
     """Start, list and stop the lab's own worker processes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, declare_queues: Callable[[], None] | None = None) -> None:
         self.settings = settings
+        self.declare_queues = declare_queues
         self.state_file = settings.root / STATE_FILE
 
     def running(self) -> list[WorkerProcess]:
@@ -57,7 +59,9 @@ class EmbeddedWorkers:
             return existing
         count = self.settings.workers if count is None else count
         self.settings.logs.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "LABKIT_LAB": str(self.settings.root)}
+        if self.declare_queues is not None:
+            self.declare_queues()  # once, here: workers creating broker tables together race
+        env = {**os.environ, **settings_environment(self.settings)}
         started = []
         commands = [(f"worker{i + 1}", worker_command(f"labkit-worker{i + 1}", self.settings.default_queue))
                     for i in range(count)]
@@ -100,6 +104,15 @@ class EmbeddedWorkers:
                 return
             time.sleep(0.2)
         raise TimeoutError(f"workers did not become ready in {timeout:g} s; see {self.settings.logs}")
+
+
+def settings_environment(settings: Settings) -> dict[str, str]:
+    """The lab's settings as LABKIT_* variables, so child processes see exactly the same lab."""
+    env = {"LABKIT_LAB": str(settings.root)}
+    for f in fields(settings):
+        if f.name != "root":
+            env[f"LABKIT_{f.name.upper()}"] = str(getattr(settings, f.name))
+    return env
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,345 @@
+"""``labkit``: the command line. Every command works on the lab in ``--lab`` (or $LABKIT_LAB, or
+the current folder)."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from tqdm import tqdm
+
+from .errors import LabkitError
+from .experiments import RunInfo
+from .lab import Lab
+
+KIND_PLURALS = {"models": "model", "protocols": "protocol", "datasets": "dataset"}
+
+
+class LabkitGroup(click.Group):
+    """Turns labkit's own errors into one clear line and exit status 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LabkitError as err:
+            raise click.ClickException(str(err)) from None
+        except TimeoutError as err:
+            raise click.ClickException(str(err)) from None
+
+
+@click.group(cls=LabkitGroup)
+@click.option("--lab", "lab_dir", envvar="LABKIT_LAB", type=click.Path(file_okay=False),
+              help="The lab folder (default: $LABKIT_LAB or the current folder).")
+@click.pass_context
+def main(ctx: click.Context, lab_dir: str | None) -> None:
+    """labkit: versioned models, protocols and datasets; experiments on Celery workers."""
+    ctx.obj = {"lab_dir": lab_dir}
+
+
+def _lab(ctx: click.Context) -> Lab:
+    if "lab" not in ctx.obj:
+        ctx.obj["lab"] = Lab.open(ctx.obj["lab_dir"])
+        ctx.call_on_close(ctx.obj["lab"].close)
+    return ctx.obj["lab"]
+
+
+def _kind(value: str) -> str:
+    return KIND_PLURALS.get(value, value)
+
+
+def _echo_run(info: RunInfo) -> None:
+    line = f"{info.id}  {info.status:<12} {info.model} v{info.model_version} x {info.protocol} v{info.protocol_version}"
+    if info.error and info.status != "success":
+        line += f"\n    {info.error.splitlines()[0]}"
+    click.echo(line)
+
+
+def _wait_with_progress(lab: Lab, runs: list[RunInfo], timeout: float | None) -> list[RunInfo]:
+    pending = [r for r in runs if not r.done]
+    if not pending:
+        return runs
+    bar = tqdm(total=len(pending), desc="experiments", unit="run", file=sys.stderr)
+    finished: set[str] = set()
+
+    def on_change(info: RunInfo) -> None:
+        if info.done and info.id not in finished:
+            finished.add(info.id)
+            bar.update(1)
+            bar.set_postfix_str(f"{info.model} x {info.protocol}: {info.status}")
+
+    try:
+        done = {r.id: r for r in lab.wait(pending, timeout=timeout, on_change=on_change)}
+    finally:
+        bar.close()
+    return [done.get(r.id, r) for r in runs]
+
+
+@main.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create (or upgrade) a lab in the lab folder."""
+    lab = _lab(ctx)
+    click.echo(f"lab ready in {lab.settings.root} (database {lab.settings.database_url})")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["model", "protocol", "dataset"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--name", help="Entity name (default: the file name without its extension).")
+@click.option("--message", "-m", default="", help="What changed in this version.")
+@click.option("--parent", help="The commit your change is based on; refused if another version came since.")
+@click.option("--tag", help="Tag the new version with this name.")
+@click.option("--protocol", help="For a dataset: the protocol whose outputs it measures.")
+@click.option("--run", "run_planned", is_flag=True, help="Also run the experiments this version implies.")
+@click.pass_context
+def add(ctx: click.Context, kind: str, file: str, name: str | None, message: str, parent: str | None,
+        tag: str | None, protocol: str | None, run_planned: bool) -> None:
+    """Add a model (.cellml), protocol (.ipynb) or dataset (.csv), or a new version of one."""
+    lab = _lab(ctx)
+    if kind == "dataset":
+        if not protocol:
+            raise click.UsageError("a dataset needs --protocol NAME")
+        saved = lab.add_dataset(file, protocol=protocol, name=name, message=message, parent=parent, tag=tag)
+    else:
+        adder = lab.add_model if kind == "model" else lab.add_protocol
+        saved = adder(file, name=name, message=message, parent=parent, tag=tag)
+    click.echo(f"saved {saved.version.label}")
+    if saved.planned:
+        click.echo(f"{len(saved.planned)} experiment(s) implied: "
+                   + ", ".join(f"{p.model.entity} x {p.protocol.entity}" for p in saved.planned))
+        if run_planned:
+            for info in lab.run_planned(saved):
+                _echo_run(info)
+
+
+@main.command("list")
+@click.argument("kind", type=click.Choice(list(KIND_PLURALS)))
+@click.pass_context
+def list_entities(ctx: click.Context, kind: str) -> None:
+    """List the models, protocols or datasets."""
+    lab = _lab(ctx)
+    for name in lab.names(_kind(kind)):
+        v = lab.version(_kind(kind), name)
+        click.echo(f"{name:<40} v{v.number}  {v.commit[:10]}  {v.created_at:%Y-%m-%d %H:%M}  {v.author}")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["model", "protocol", "dataset"]))
+@click.argument("name")
+@click.pass_context
+def versions(ctx: click.Context, kind: str, name: str) -> None:
+    """List every version of an entity."""
+    for v in _lab(ctx).versions(kind, name):
+        tags = f" [{', '.join(v.tags)}]" if v.tags else ""
+        click.echo(f"v{v.number}  {v.commit}  {v.created_at:%Y-%m-%d %H:%M}  {v.author}  {v.message.strip()}{tags}")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["model", "protocol", "dataset"]))
+@click.argument("name")
+@click.argument("version")
+@click.argument("tag")
+@click.pass_context
+def tag(ctx: click.Context, kind: str, name: str, version: str, tag: str) -> None:
+    """Name a version (VERSION: a number, a tag, a commit prefix or 'latest')."""
+    click.echo(f"tagged {_lab(ctx).tag(kind, name, version, tag).label} as {tag}")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["model", "protocol", "dataset"]))
+@click.argument("name")
+@click.option("--version", "ref", default="latest")
+@click.option("--file", "file_name", help="Which file (default: the main file).")
+@click.option("--list", "list_files", is_flag=True, help="List the version's files instead.")
+@click.pass_context
+def cat(ctx: click.Context, kind: str, name: str, ref: str, file_name: str | None, list_files: bool) -> None:
+    """Print a file of a version, byte for byte."""
+    lab = _lab(ctx)
+    if list_files:
+        click.echo("\n".join(lab.files(kind, name, ref)))
+        return
+    sys.stdout.buffer.write(lab.read_file(kind, name, ref, file_name))
+
+
+@main.command()
+@click.argument("model")
+@click.option("--version", "ref", default="latest")
+@click.pass_context
+def annotations(ctx: click.Context, model: str, ref: str) -> None:
+    """The oxmeta annotations of a model version."""
+    for term, variable in sorted(_lab(ctx).annotations(model, ref).items()):
+        click.echo(f"{term:<60} {variable}")
+
+
+@main.command("models-with")
+@click.argument("term")
+@click.pass_context
+def models_with(ctx: click.Context, term: str) -> None:
+    """Which models annotate an oxmeta TERM (latest versions)."""
+    click.echo("\n".join(_lab(ctx).models_with_term(term)))
+
+
+@main.command()
+@click.argument("model")
+@click.argument("protocol")
+@click.pass_context
+def compat(ctx: click.Context, model: str, protocol: str) -> None:
+    """Is PROTOCOL compatible with MODEL? Names the required terms the model lacks."""
+    result = _lab(ctx).compatibility(model, protocol)
+    click.echo(result.explain())
+    ctx.exit(0 if result.compatible else 1)
+
+
+def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
+    params = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: use NAME=VALUE", param_hint="-p")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
+@main.command()
+@click.argument("model")
+@click.argument("protocol")
+@click.option("-p", "--param", "params", multiple=True, help="Protocol parameter NAME=VALUE (repeatable).")
+@click.option("--model-version", default="latest")
+@click.option("--protocol-version", default="latest")
+@click.option("--wait/--no-wait", default=False, help="Wait for the run to end.")
+@click.option("--timeout", type=float, default=None)
+@click.pass_context
+def run(ctx: click.Context, model: str, protocol: str, params: tuple[str, ...], model_version: str,
+        protocol_version: str, wait: bool, timeout: float | None) -> None:
+    """Queue PROTOCOL on MODEL (needs running workers: `labkit workers start`)."""
+    lab = _lab(ctx)
+    info = lab.run(model, protocol, _parse_params(params), model_version=model_version,
+                   protocol_version=protocol_version)
+    if wait:
+        info = _wait_with_progress(lab, [info], timeout)[0]
+    _echo_run(info)
+
+
+@main.command()
+@click.option("--model", "models", multiple=True, help="Only these models (repeatable).")
+@click.option("--protocol", "protocols", multiple=True, help="Only these protocols (repeatable).")
+@click.option("--wait/--no-wait", default=True)
+@click.option("--timeout", type=float, default=None)
+@click.pass_context
+def matrix(ctx: click.Context, models: tuple[str, ...], protocols: tuple[str, ...], wait: bool,
+           timeout: float | None) -> None:
+    """Run every protocol on every model (latest versions); incompatible pairs are recorded as inapplicable."""
+    lab = _lab(ctx)
+    runs = lab.run_matrix(models or None, protocols or None, only_compatible=False)
+    if wait:
+        runs = _wait_with_progress(lab, runs, timeout)
+    for info in runs:
+        _echo_run(info)
+
+
+@main.command()
+@click.option("--status", help="Only runs with this status.")
+@click.pass_context
+def runs(ctx: click.Context, status: str | None) -> None:
+    """List runs."""
+    for info in _lab(ctx).runs(status=status):
+        _echo_run(info)
+
+
+@main.command()
+@click.argument("run_id")
+@click.pass_context
+def show(ctx: click.Context, run_id: str) -> None:
+    """A run's status history and its prediction: outputs, plots, notebook, log."""
+    lab = _lab(ctx)
+    info = lab.status(run_id)
+    _echo_run(info)
+    for status, attempt, at, detail in info.history:
+        click.echo(f"  {at:%H:%M:%S}  {status:<12} attempt {attempt}  {detail}")
+    if info.failing_cell:
+        click.echo(f"failing {info.failing_cell}")
+    if info.missing_terms:
+        click.echo("missing terms: " + ", ".join(info.missing_terms))
+    if info.results_path:
+        p = lab.prediction(run_id)
+        click.echo(f"notebook: {p.notebook}")
+        for o in p.outputs.values():
+            value = f"= {o.scalar:g}" if o.values.size == 1 else f"shape {o.shape}"
+            click.echo(f"  output {o.name} [{o.units}] {value}")
+        for plot in p.plots:
+            click.echo(f"  plot {plot}")
+        click.echo(f"timings: {p.timings}")
+
+
+@main.command()
+@click.argument("run_id")
+@click.pass_context
+def cancel(ctx: click.Context, run_id: str) -> None:
+    """Cancel a queued or running run."""
+    _echo_run(_lab(ctx).cancel(run_id))
+
+
+@main.group()
+def workers() -> None:
+    """The lab's own worker processes (embedded default)."""
+
+
+@workers.command("start")
+@click.option("-n", "--count", type=int, default=None, help="How many (default: the lab's `workers` setting).")
+@click.pass_context
+def workers_start(ctx: click.Context, count: int | None) -> None:
+    lab = _lab(ctx.parent)
+    lab.start_workers(count)
+    for w in lab.workers.running():
+        click.echo(f"{w.name} pid {w.pid} log {w.log}")
+
+
+@workers.command("stop")
+@click.pass_context
+def workers_stop(ctx: click.Context) -> None:
+    _lab(ctx.parent).stop_workers()
+    click.echo("workers stopped")
+
+
+@workers.command("status")
+@click.pass_context
+def workers_status(ctx: click.Context) -> None:
+    running = _lab(ctx.parent).workers.running()
+    for w in running:
+        click.echo(f"{w.name} pid {w.pid} log {w.log}")
+    if not running:
+        click.echo("no workers running; start them with `labkit workers start`")
+
+
+@main.command(context_settings={"ignore_unknown_options": True})
+@click.option("--concurrency", type=int, default=1)
+@click.option("--queues", default=None, help="Comma-separated queues to take runs from.")
+@click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def worker(ctx: click.Context, concurrency: int, queues: str | None, celery_args: tuple[str, ...]) -> None:
+    """Run one Celery worker in the foreground (scale-out: start one per machine)."""
+    from .queue.embedded import worker_command
+    settings = _lab(ctx).settings
+    command = worker_command(f"labkit-{os.getpid()}", queues or settings.default_queue, concurrency)
+    os.environ["LABKIT_LAB"] = str(settings.root)
+    os.execv(sys.executable, command + list(celery_args))
+
+
+@main.command()
+@click.argument("directory", type=click.Path(file_okay=False), default="demo-lab")
+@click.option("--workers", "n_workers", type=int, default=2)
+@click.option("--keep-workers/--stop-workers", default=False, help="Leave the workers running afterwards.")
+def demo(directory: str, n_workers: int, keep_workers: bool) -> None:
+    """Create a demo lab with labkit's own models and protocols and run its experiment matrix."""
+    from .demo import build_demo
+    build_demo(Path(directory), workers=n_workers, keep_workers=keep_workers, echo=click.echo)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,52 @@
+"""Fixtures that start real things: a lab folder with SQLite, Celery workers on a SQLite broker,
+kernels through papermill. Shared data comes from ../shared/webdata, read in place."""
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from notebooks import protocol_notebook  # noqa: E402
+
+import labkit  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+WEBDATA = REPO.parent / "shared" / "webdata"
+
+
+def webdata() -> Path:
+    if not (WEBDATA / "models").is_dir():
+        pytest.fail(f"the shared reference data is missing: expected {WEBDATA} beside the repository")
+    return WEBDATA
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    return webdata() / "models"
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[labkit.Lab]:
+    """A fresh embedded lab with no workers."""
+    with labkit.Lab.open(tmp_path / "lab") as the_lab:
+        yield the_lab
+
+
+@pytest.fixture(scope="module")
+def running_lab(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[labkit.Lab]:
+    """An embedded lab with two real Celery workers, TT06 and a small test protocol."""
+    root = tmp_path_factory.mktemp("running") / "lab"
+    the_lab = labkit.Lab.open(root, stale_after=6.0, heartbeat_interval=0.5)
+    the_lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    the_lab.add_model(models_dir / "hodgkin_huxley_squid_axon_model_1952_modified.cellml", name="hh")
+    the_lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    the_lab.start_workers(2)
+    try:
+        yield the_lab
+    finally:
+        the_lab.stop_workers()
+        the_lab.close()

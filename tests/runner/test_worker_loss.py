@@ -1,0 +1,67 @@
+"""A worker killed with SIGKILL mid-run: the run is not left stuck and completes once elsewhere."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+import pytest
+from notebooks import protocol_notebook
+from test_runs import wait_for_status
+
+import labkit
+from labkit.store import orm
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_sigkill_of_a_whole_worker_mid_run_requeues_the_run_onto_the_other(tmp_path, models_dir) -> None:
+    lab = labkit.Lab.open(tmp_path / "lab", stale_after=5.0, heartbeat_interval=0.5)
+    lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    lab.start_workers(2)
+    try:
+        info = lab.run("tt06", "test", {"sleep": 6.0})
+        wait_for_status(lab, info.id, "running")
+        with lab.db.session() as s:
+            child_pid = s.get(orm.Run, info.id).worker_pid
+        node = psutil.Process(child_pid).parent()  # the Celery worker's main process
+        victims = [node, *node.children(recursive=True)]
+        for p in victims:
+            os.kill(p.pid, signal.SIGKILL)
+        psutil.wait_procs(victims, timeout=10)
+
+        done = lab.wait([info], timeout=180)[0]
+        assert done.status == "success", done.error
+        assert done.attempt == 2
+        statuses = [h[0] for h in done.history]
+        assert statuses.count("success") == 1 and statuses.count("running") == 2
+        assert "worker was lost" in " ".join(h[3] for h in done.history)
+        with lab.db.session() as s:
+            run = s.get(orm.Run, info.id)
+            assert run.worker_pid != child_pid
+            assert s.query(orm.Output).filter(orm.Output.run_id == info.id).count() == 3
+    finally:
+        lab.stop_workers()
+        lab.close()
+
+
+def test_sigkill_of_the_process_running_the_task_is_recovered(tmp_path, models_dir) -> None:
+    lab = labkit.Lab.open(tmp_path / "lab", stale_after=5.0, heartbeat_interval=0.5)
+    lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    lab.start_workers(2)
+    try:
+        info = lab.run("tt06", "test", {"sleep": 6.0})
+        wait_for_status(lab, info.id, "running")
+        with lab.db.session() as s:
+            child_pid = s.get(orm.Run, info.id).worker_pid
+        os.kill(child_pid, signal.SIGKILL)
+        done = lab.wait([info], timeout=180)[0]
+        assert done.status == "success", done.error
+        statuses = [h[0] for h in done.history]
+        assert statuses.count("success") == 1 and done.attempt == 2
+    finally:
+        lab.stop_workers()
+        lab.close()
