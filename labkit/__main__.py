@@ -1,0 +1,4 @@
+"""``python -m labkit``: the same as the ``labkit`` command."""
+from .cli import main
+
+main()
