@@ -1,0 +1,45 @@
+"""The core issue's end-to-end checks: a real protocol through the real queue, and the demo command."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import labkit
+from labkit.demo.build import STANDARD_PROTOCOLS
+
+pytestmark = pytest.mark.timeout(600)
+
+TT06_APD90_REFERENCE = 301.4  # ms, the Web Lab's SteadyStateRestitution value at 1000 ms
+
+
+def test_tt06_steady_pacing_apd90_within_one_percent_of_the_web_lab(running_lab: labkit.Lab) -> None:
+    running_lab.add_protocol(STANDARD_PROTOCOLS / "steady_pacing.ipynb")
+    info = running_lab.wait([running_lab.run("tt06", "steady_pacing")], timeout=300)[0]
+    assert info.status == "success", info.error
+    prediction = running_lab.prediction(info.id)
+    apd90 = prediction.output("APD90")
+    assert apd90.units == "ms"
+    assert abs(apd90.scalar - TT06_APD90_REFERENCE) <= 0.01 * TT06_APD90_REFERENCE, apd90.scalar
+    assert prediction.output("num_paces").scalar == 1000
+    voltage = prediction.output("membrane_voltage")
+    assert voltage.units == "mV" and voltage.shape == (1001,)
+    assert [p.name for p in prediction.plots] == ["membrane_voltage_vs_time.png"]
+
+
+def test_the_demo_command_builds_a_lab_and_runs_its_matrix(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "labkit", "demo", str(tmp_path / "demo")],
+                            capture_output=True, text=True, timeout=500)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = result.stdout
+    assert out.count(" success") == 4, out
+    assert out.count("inapplicable (model lacks cytosolic_calcium_concentration)") == 2, out
+    assert "Where to look next" in out
+    with labkit.Lab.open(tmp_path / "demo") as lab:
+        assert lab.names("model") == ["beeler_reuter_1977", "hodgkin_huxley_1952", "noble_1962"]
+        assert not lab.workers.running(), "the demo stops its workers unless asked to keep them"
+        apd = [lab.prediction(r.id).output("APD90").scalar for r in lab.runs(model="beeler_reuter_1977",
+                                                                            protocol="steady_pacing")]
+        assert len(apd) == 1 and 200 < apd[0] < 400  # Beeler-Reuter 1977: a ventricular AP
