@@ -1,0 +1,124 @@
+"""The §1.10 APD algorithm on traces whose answers can be worked out by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sim_testdata import load_reference_1d, webdata_path
+
+from labkit import sim
+
+T = np.arange(0.0, 1001.0)  # 0 ... 1000 ms, 1 ms apart
+
+
+def synthetic_ap(t: np.ndarray, onset: float = 100.0, decline: float = 0.5) -> np.ndarray:
+    """Rest -80 mV; -80 -> -20 -> +20 mV over the two ms after ``onset``; then linear repolarisation.
+
+    The steepest interval is [onset, onset+1] (60 mV/ms), so the upstroke time is ``onset``.
+    The peak is +20 mV at onset+2; repolarisation runs at ``decline`` mV/ms back to -80 mV.
+    """
+    v = np.full(t.shape, -80.0)
+    v[t == onset + 1] = -20.0
+    after = t >= onset + 2
+    v[after] = np.maximum(20.0 - decline * (t[after] - onset - 2), -80.0)
+    return v
+
+
+def hand_apd(percent: float, onset: float = 100.0, decline: float = 0.5) -> float:
+    """The same trace's APD by hand: level L = -80 + (1-p/100)*100 mV."""
+    level = -80.0 + (1 - percent / 100) * 100.0
+    if level <= -20.0:  # crossing inside the 60 mV/ms interval ...
+        start = onset + (level + 80.0) / 60.0
+    else:  # ... or inside the following 40 mV/ms one
+        start = onset + 1 + (level + 20.0) / 40.0
+    end = onset + 2 + (20.0 - level) / decline
+    return end - start
+
+
+@pytest.mark.parametrize("percent", [90, 50, 30])
+def test_single_ap_matches_hand_calculation(percent: float) -> None:
+    v = synthetic_ap(T)
+    result = sim.apd(v, T, percent=percent)
+    assert result.shape == (1,)
+    assert result[0] == pytest.approx(hand_apd(percent), abs=1e-9)
+    # APD90 worked through explicitly: L = -70; start 100 + 10/60; end 102 + 90/0.5 = 282.
+    if percent == 90:
+        assert result[0] == pytest.approx(282.0 - (100.0 + 10.0 / 60.0), abs=1e-9)
+
+
+def test_two_aps_give_apds_and_diastolic_interval() -> None:
+    v = np.where(T < 590, synthetic_ap(T, onset=100.0), synthetic_ap(T, onset=600.0))
+    apds, dis = sim.apd_and_di(v, T)
+    assert apds == pytest.approx([hand_apd(90)] * 2)
+    # DI = start of AP 2 - start of AP 1 - APD of AP 1.
+    assert dis == pytest.approx([500.0 - hand_apd(90)])
+
+
+def test_trace_with_fewer_aps_is_padded_with_first_upstroke_of_trace_zero() -> None:
+    two = np.where(T < 590, synthetic_ap(T, onset=100.0), synthetic_ap(T, onset=600.0))
+    one = synthetic_ap(T, onset=100.0, decline=0.25)  # a single, longer AP
+    result = sim.apd(np.stack([two, one]), np.stack([T, T]))
+    assert result.shape == (2, 2)
+    assert result[0] == pytest.approx([hand_apd(90)] * 2)
+    # The fake second upstroke of trace 1 is trace 0's first upstroke (100 ms): its AP is measured again.
+    assert result[1] == pytest.approx([hand_apd(90, decline=0.25)] * 2)
+
+
+def test_leading_dimensions_are_kept() -> None:
+    v = np.broadcast_to(synthetic_ap(T), (2, 3, T.size))
+    t = np.broadcast_to(T, v.shape)
+    assert sim.apd(v, t).shape == (2, 3, 1)
+
+
+def test_never_repolarising_ap_ends_at_last_sample() -> None:
+    v = synthetic_ap(T, decline=0.05)  # needs 1800 ms to get back to L
+    starts, ends = sim.ap_start_and_end(v, T)
+    assert ends[0] == T[-1]
+    assert starts[0] == pytest.approx(100.0 + 10.0 / 60.0)
+
+
+def test_flat_trace_has_no_upstroke() -> None:
+    with pytest.raises(ValueError, match="no upstroke"):
+        sim.apd(np.full(T.shape, -80.0), T)
+
+
+def test_one_trace_without_upstroke_fails() -> None:
+    v = np.stack([synthetic_ap(T), np.full(T.shape, -80.0)])
+    with pytest.raises(ValueError, match="trace 1 has no upstroke"):
+        sim.apd(v, np.stack([T, T]))
+
+
+def test_peak_on_last_sample_fails() -> None:
+    v = np.full(T.shape, -80.0)
+    v[T >= 990] = -80.0 + 20.0 * (T[T >= 990] - 989)  # still rising when the recording stops
+    with pytest.raises(ValueError, match="first or last sample"):
+        sim.apd(v, T)
+
+
+def test_di_needs_two_aps() -> None:
+    with pytest.raises(ValueError, match="two action potentials"):
+        sim.apd_and_di(synthetic_ap(T), T)
+
+
+def test_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="percent"):
+        sim.apd(synthetic_ap(T), T, percent=120)
+    with pytest.raises(ValueError, match="same shape"):
+        sim.apd(synthetic_ap(T), T[:-1])
+
+
+def test_reference_steady_state_trace_gives_reference_apd90() -> None:
+    """The Web Lab's own TT06 1 Hz trace: the spec's sanity value 301.8846 ms (§2.1)."""
+    v = load_reference_1d(
+        webdata_path("reference", "ten_tusscher_model_2006_epi", "SteadyStateRunner", "outputs_detailed_voltage.csv")
+    )
+    t = sim.uniform_times(-10, 990)
+    assert sim.apd(v, t)[0] == pytest.approx(301.88457, abs=1e-4)
+    assert sim.resting_potential(v) == pytest.approx(-85.4176, abs=1e-4)
+    assert sim.peak(v) == pytest.approx(32.478, abs=1e-3)
+
+
+def test_uniform_times_follow_the_range_rule() -> None:
+    assert sim.uniform_times(-10, 990).size == 1001
+    assert sim.uniform_times(0, 2000, 0.1).size == 20001
+    assert sim.uniform_times(-10, 323).size == 334
