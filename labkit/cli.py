@@ -332,6 +332,42 @@ def worker(ctx: click.Context, concurrency: int, queues: str | None, celery_args
 
 
 @main.command()
+@click.option("--reference", "reference", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The reference folder: <model>/<Protocol>/outputs_<name>.csv.")
+@click.option("--models", "models_dir", type=click.Path(exists=True, file_okay=False), default=None,
+              help="Folder of <model>.cellml files (default: 'models' beside the reference folder).")
+@click.option("--model", "only_models", multiple=True, help="Only these models (repeatable).")
+@click.option("--protocol", "only_protocols", multiple=True, help="Only these Web Lab protocols (repeatable).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
+              help="Where to write report.html, summary.csv and summary.json (default: <lab>/validation).")
+@click.option("--workers", "n_workers", type=int, default=None, help="Worker processes to start if none run.")
+@click.option("--retry-failed", is_flag=True, help="Run again the experiments whose earlier run failed.")
+@click.option("--keep-workers", is_flag=True, help="Leave the workers running afterwards.")
+@click.pass_context
+def validate(ctx: click.Context, reference: str, models_dir: str | None, only_models: tuple[str, ...],
+             only_protocols: tuple[str, ...], report_dir: str | None, n_workers: int | None,
+             retry_failed: bool, keep_workers: bool) -> None:
+    """Run the standard protocols on every model with reference outputs and compare with them."""
+    from .validation import pass_rate, validate as run_validation, write_report
+    lab = _lab(ctx)
+    reference_root = Path(reference).resolve()
+    started = not lab.workers.running()
+    if started:
+        lab.start_workers(n_workers)
+    try:
+        results = run_validation(lab, reference_root, Path(models_dir) if models_dir else reference_root.parent / "models",
+                                 models=set(only_models) or None, protocols=set(only_protocols) or None,
+                                 retry_failed=retry_failed, echo=click.echo)
+    finally:
+        if started and not keep_workers:
+            lab.stop_workers()
+    report = write_report(lab, results, Path(report_dir) if report_dir else lab.settings.root / "validation")
+    passed = sum(r.verdict == "pass" for r in results)
+    click.echo(f"pass rate: {100 * pass_rate(results):.1f} % ({passed} of {len(results)} reference outputs); "
+               f"report: {report}")
+
+
+@main.command()
 @click.argument("directory", type=click.Path(file_okay=False), default="demo-lab")
 @click.option("--workers", "n_workers", type=int, default=2)
 @click.option("--keep-workers/--stop-workers", default=False, help="Leave the workers running afterwards.")

@@ -1,0 +1,94 @@
+"""Which labkit protocol notebook, with which parameters, reproduces each Web Lab protocol, and how
+each of its reference outputs is compared. One place to read and change the mapping."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class OutputRule:
+    ours: str                   # our output's name
+    kind: str                   # a comparison kind of labkit.validation.compare
+    control: str | None = None  # for scaled kinds: our output whose last element is the control value
+    x: str | None = None        # our output to plot against (default: the element index)
+
+
+@dataclass(frozen=True)
+class ReferenceProtocol:
+    name: str                              # the Web Lab's protocol name (reference folder name)
+    notebook: str                          # our notebook in notebooks/protocols
+    parameters: dict[str, Any]
+    outputs: dict[str, OutputRule]         # reference output name -> how to compare it
+    requires: tuple[str, ...] = field(default=())  # terms needed beyond the notebook's interface
+
+
+def _steady(name: str, period: float, max_paces: int, detail: bool = False) -> ReferenceProtocol:
+    outputs = {"num_paces": OutputRule("num_paces", "count")}
+    if detail:
+        outputs["detailed_voltage"] = OutputRule("membrane_voltage", "voltage", x="time")
+    return ReferenceProtocol(name, "steady_pacing.ipynb", {"pacing_period": period, "max_paces": max_paces},
+                             outputs)
+
+
+_BLOCKS = {  # Web Lab protocol: (current parameter, scaled term, max_paces, resting potential output)
+    "ICaL_block": ("ICaL", "membrane_L_type_calcium_current_conductance", 10000, False),
+    "INa_block": ("INa", "membrane_fast_sodium_current_conductance", 1000, False),
+    "IKr_block": ("IKr", "membrane_rapid_delayed_rectifier_potassium_current_conductance", 1000, False),
+    "IKs_block": ("IKs", "membrane_slow_delayed_rectifier_potassium_current_conductance", 10000, False),
+    "IK1_block": ("IK1", "membrane_inward_rectifier_potassium_current_conductance", 1000, True),
+    "Ito_block": ("Ito", "membrane_transient_outward_current_conductance", 1000, True),
+    "NCX_block": ("NCX", "membrane_sodium_calcium_exchanger_current_conductance", 1000, True),
+    "RyR_block": ("RyR", "SR_release_current_max", 1000, False),
+}
+
+
+def _block(name: str) -> ReferenceProtocol:
+    current, term, max_paces, resting = _BLOCKS[name]
+    outputs = {"scaled_APD90": OutputRule("scaled_APD90", "scaled_apd", control="APD90", x="block_levels")}
+    if resting:
+        outputs["scaled_resting_potential"] = OutputRule(
+            "scaled_resting_potential", "scaled_voltage", control="RestingPotential", x="block_levels")
+    return ReferenceProtocol(name, "ion_current_block.ipynb", {"current": current, "max_paces": max_paces},
+                             outputs, requires=(term,))
+
+
+PROTOCOLS: dict[str, ReferenceProtocol] = {p.name: p for p in [
+    _steady("SteadyStateRunner", 1000, 1000, detail=True),
+    _steady("SteadyStateRunner0_5Hz", 2000, 10000),
+    _steady("SteadyStateRunner2Hz", 500, 10000),
+    _steady("SteadyStateRunner3Hz", 333, 10000),
+    _steady("SteadyStateRunner4Hz", 250, 1000),
+    ReferenceProtocol("SteadyStateRestitution", "steady_state_restitution.ipynb", {"max_steady_state_beats": 1000}, {
+        "APD": OutputRule("APD", "apd"),
+        "restitution_slope": OutputRule("restitution_slope", "slope"),
+    }),
+    ReferenceProtocol("S1S2", "s1s2.ipynb", {}, {
+        "APD90": OutputRule("APD90", "apd", x="DI"),
+        "DI": OutputRule("DI", "apd"),
+        "S1S2_slope": OutputRule("S1S2_slope", "slope"),
+    }),
+    ReferenceProtocol("ICaL", "ical.ipynb", {}, {
+        "min_LCC": OutputRule("min_LCC", "current"),
+        "final_membrane_voltage": OutputRule("final_membrane_voltage", "voltage"),
+    }),
+    ReferenceProtocol("ICaL_IV_curve", "ical_iv_curve.ipynb", {}, {
+        "normalised_peak_currents": OutputRule("normalised_peak_currents", "normalised", x="test_voltages")}),
+    ReferenceProtocol("INa_IV_curves", "ina_iv_curves.ipynb", {}, {
+        "normalised_peak_currents": OutputRule("normalised_peak_currents", "normalised", x="test_voltages")}),
+    ReferenceProtocol("IKr_IV_curve", "ikr_iv_curve.ipynb", {}, {
+        "normalised_peak_Kr_tail": OutputRule("normalised_peak_Kr_tail", "normalised", x="test_voltages")}),
+    ReferenceProtocol("IKs_IV_curve", "iks_iv_curve.ipynb", {}, {
+        "normalised_peak_Ks_tail": OutputRule("normalised_peak_Ks_tail", "normalised", x="test_voltages")}),
+    ReferenceProtocol("IK1_IV_curve", "ik1_iv_curve.ipynb", {}, {
+        "normalised_low_K1": OutputRule("normalised_low_K1", "normalised", x="test_voltages"),
+        "normalised_high_K1": OutputRule("normalised_high_K1", "normalised", x="test_voltages"),
+    }),
+    *[_block(name) for name in _BLOCKS],
+    ReferenceProtocol("ExtracellularPotassiumVariation", "extracellular_potassium_variation.ipynb",
+                      {"max_paces": 1000}, {
+        "scaled_APD90": OutputRule("scaled_APD90", "scaled_apd", control="APD90", x="extracellular_potassium"),
+        "scaled_resting_potential": OutputRule("scaled_resting_potential", "scaled_voltage",
+                                               control="RestingPotential", x="extracellular_potassium"),
+    }),
+]}

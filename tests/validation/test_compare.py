@@ -1,0 +1,74 @@
+"""Reference files are read in both layouts, and tolerances are applied as documented."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import webdata
+
+from labkit.validation.catalogue import PROTOCOLS
+from labkit.validation.compare import compare, tolerance
+from labkit.validation.reference import read_reference_csv, reference_outputs
+
+
+def test_reference_layouts_are_read_with_their_shapes() -> None:
+    tt06 = webdata() / "reference" / "ten_tusscher_model_2006_epi"
+    _, paces = read_reference_csv(tt06 / "SteadyStateRunner" / "outputs_num_paces.csv")
+    assert paces.shape == () and float(paces) == 1000
+    _, voltage = read_reference_csv(tt06 / "SteadyStateRunner" / "outputs_detailed_voltage.csv")
+    assert voltage.shape == (1001,) and voltage[0] == pytest.approx(-85.4166538999949)
+    _, apd = read_reference_csv(tt06 / "SteadyStateRestitution" / "outputs_APD.csv")
+    assert apd.shape == (2, 15)  # the file holds 15 rows of 2 columns: the transpose
+    assert apd[0, 0] == pytest.approx(309.0408588969242)
+
+
+def test_s1s2_files_that_declare_fewer_values_than_they_hold_keep_every_value() -> None:
+    path = webdata() / "reference" / "aslanidi_Purkinje_model_2009" / "S1S2" / "outputs_APD90.csv"
+    _, values = read_reference_csv(path)
+    assert values.size == len(path.read_text().splitlines()) - 2
+
+
+def test_every_reference_protocol_has_a_catalogue_entry_for_each_output() -> None:
+    refs = reference_outputs(webdata() / "reference")
+    assert len({r.model for r in refs}) == 30
+    missing = {(r.protocol, r.name) for r in refs
+               if r.protocol not in PROTOCOLS or r.name not in PROTOCOLS[r.protocol].outputs}
+    assert missing == set()
+
+
+def test_a_broken_reference_file_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "outputs_x.csv"
+    bad.write_text("1,3\n1\n2\n3\n")
+    with pytest.raises(ValueError, match="description"):
+        read_reference_csv(bad)
+
+
+@pytest.mark.parametrize("kind, ref, ok, bad", [
+    ("apd", 300.0, 302.9, 303.1),        # 1 % of 300 ms
+    ("apd", 50.0, 51.9, 52.1),           # 2 ms floor
+    ("normalised", -0.5, -0.519, -0.521),
+    ("voltage", -85.0, -85.49, -85.51),
+    ("count", 1000.0, 1099.0, 1101.0),
+    ("slope", 1.0, 1.069, 1.071),
+])
+def test_tolerances(kind: str, ref: float, ok: float, bad: float) -> None:
+    assert compare(np.array([ok]), np.array([ref]), kind).passed
+    assert not compare(np.array([bad]), np.array([ref]), kind).passed
+
+
+def test_scaled_outputs_take_their_floor_from_the_control_value() -> None:
+    # 2 ms on a 300 ms control APD is 0.667 % of control
+    assert tolerance("scaled_apd", np.array([50.0]), control=300.0)[0] == pytest.approx(0.6667, rel=1e-3)
+    assert compare(np.array([50.6]), np.array([50.0]), "scaled_apd", control=300.0).passed
+    assert not compare(np.array([50.7]), np.array([50.0]), "scaled_apd", control=300.0).passed
+    assert tolerance("scaled_voltage", np.array([-100.0]), control=-85.0)[0] == pytest.approx(0.588, rel=1e-3)
+
+
+def test_shape_mismatch_nan_and_transpose() -> None:
+    result = compare(np.zeros(5), np.zeros(6), "apd")
+    assert not result.passed and "shape" in result.note
+    assert not compare(np.array([np.nan]), np.array([1.0]), "apd").passed
+    ref = np.arange(6.0).reshape(2, 3)
+    assert compare(ref.T.copy(), ref, "apd").passed
+    assert compare(np.zeros(4).reshape(4, 1), np.zeros(4), "apd").passed
