@@ -19,7 +19,7 @@ KIND_PLURALS = {"models": "model", "protocols": "protocol", "datasets": "dataset
 
 
 class LabkitGroup(click.Group):
-    """Turns labkit's own errors into one clear line and exit status 2, not a traceback."""
+    """Turns labkit's own errors into one clear line and exit status 1, not a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

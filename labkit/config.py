@@ -6,16 +6,19 @@ URLs (``postgresql://``, ``amqp://``); nothing else changes.
 """
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from .errors import LabkitError
+
 CONFIG_FILE = "labkit.toml"
 ENV_PREFIX = "LABKIT_"
 
 
-class ConfigError(ValueError):
+class ConfigError(LabkitError, ValueError):
     """A setting that cannot be used; the message says which and how to fix it."""
 
 
@@ -61,10 +64,22 @@ _CASTS = {"workers": int, "run_time_limit": float, "heartbeat_interval": float, 
 def _cast(name: str, value: object) -> object:
     try:
         if name in _CASTS:
-            return _CASTS[name](value)
+            # bool is an int to Python, and int(2.5) is 2: neither is what the user meant
+            if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+                raise TypeError(f"expected a number, got {type(value).__name__}")
+            number = _CASTS[name](value)
+            if isinstance(value, float) and number != value:
+                raise ValueError("expected a whole number")
+            if not math.isfinite(number):
+                raise ValueError("expected a finite number")
+            return number
         if name == "storage_root":
-            return Path(str(value))
-        return str(value)
+            if not isinstance(value, (str, os.PathLike)):
+                raise TypeError(f"expected a path, got {type(value).__name__}")
+            return Path(value)
+        if not isinstance(value, str):
+            raise TypeError(f"expected a string, got {type(value).__name__}")
+        return value
     except (TypeError, ValueError) as err:
         raise ConfigError(f"setting {name!r} has the unusable value {value!r}: {err}") from None
 
@@ -79,13 +94,21 @@ def load_settings(root: str | os.PathLike | None = None, **overrides: object) ->
     config_file = root_path / CONFIG_FILE
     if config_file.exists():
         try:
-            values.update(tomllib.loads(config_file.read_text()).get("labkit", {}))
+            document = tomllib.loads(config_file.read_text())
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"{config_file} is not valid TOML: {err}") from None
+        table = document.get("labkit", {})
+        if not isinstance(table, dict) or set(document) - {"labkit"}:
+            raise ConfigError(f"{config_file}: settings belong in a [labkit] table; found "
+                              f"{sorted(document)} at the top level")
+        values.update(table)
     names = {f.name for f in fields(Settings)} - {"root"}
     unknown = set(values) - names
     if unknown:
         raise ConfigError(f"{config_file} has unknown settings {sorted(unknown)}; known: {sorted(names)}")
+    unknown = {k for k, v in overrides.items() if v is not None} - names
+    if unknown:
+        raise ConfigError(f"unknown settings {sorted(unknown)}; known: {sorted(names)}")
     for name in names:
         env = os.environ.get(ENV_PREFIX + name.upper())
         if env is not None:
@@ -106,7 +129,8 @@ def _with_embedded_defaults(s: Settings) -> Settings:
     user = s.user or os.environ.get("USER") or "scientist"
     if s.workers < 0:
         raise ConfigError("workers must be 0 or more")
-    if s.run_time_limit <= 0:
-        raise ConfigError("run_time_limit must be a positive number of seconds")
+    for name in ("run_time_limit", "heartbeat_interval", "stale_after"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name} must be a positive number of seconds")
     return replace(s, storage_root=storage, database_url=database, broker_url=broker,
                    result_backend=backend, user=user)

@@ -74,6 +74,8 @@ class Lab:
                 raise InvalidInput(f"{path} is not a file")
             files, main = {path.name: path.read_bytes()}, path.name
             name = name or path.stem
+        if tag:
+            self.store.check_tag(kind, name, tag)  # refuse a bad tag before saving anything
         version = self.store.save(kind, name, files, author=self.settings.user, message=message,
                                   main_file=main, parent=parent, protocol=protocol)
         if tag:

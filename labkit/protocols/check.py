@@ -41,7 +41,7 @@ def _parameters(source: str, problems: list[str]) -> dict[str, Any]:
                 if isinstance(target, ast.Name):
                     try:
                         params[target.id] = ast.literal_eval(node.value) if node.value else None
-                    except ValueError:
+                    except (ValueError, TypeError, RecursionError):  # e.g. {[]: 1} is a TypeError
                         problems.append(f"parameter {target.id!r} must have a literal default value")
     return params
 
@@ -53,7 +53,8 @@ def check_protocol(data: bytes) -> Interface:
     try:
         nb = nbformat.reads(data.decode("utf-8"), as_version=4)
         nbformat.validate(nb)
-    except (UnicodeDecodeError, ValueError, nbformat.ValidationError, KeyError, TypeError) as err:
+    except (UnicodeDecodeError, ValueError, nbformat.ValidationError, KeyError, TypeError,
+            AttributeError) as err:  # AttributeError: JSON that is a list, string or number
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ProtocolCheckError([f"not a valid Jupyter notebook (nbformat 4): {message}"]) from None
     problems: list[str] = []
@@ -61,7 +62,8 @@ def check_protocol(data: bytes) -> Interface:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             try:
-                compile(_without_magics(cell.source), f"cell {index}", "exec")
+                compile(_without_magics(cell.source), f"cell {index}", "exec",
+                        flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)  # IPython runs top-level await
             except SyntaxError as err:
                 problems.append(f"code cell {index} does not compile: {err.msg} (line {err.lineno})")
 
@@ -72,7 +74,7 @@ def check_protocol(data: bytes) -> Interface:
     elif param_cells[0][1].cell_type != "code":
         problems.append("the cell tagged 'parameters' must be a code cell")
     else:
-        parameters = _parameters(param_cells[0][1].source, problems)
+        parameters = _parameters(_without_magics(param_cells[0][1].source), problems)
         for name in REQUIRED_PARAMETERS:
             if name not in parameters:
                 problems.append(f"the parameters cell must define {name!r}")

@@ -88,7 +88,7 @@ def parse_interface_yaml(text: str, problems: list[str]) -> dict[str, Any] | Non
         problems.append("the interface cell must be a YAML mapping (title, requires, outputs, ...)")
         return None
     known = {"title", "description", "requires", "optional", "outputs", "plots", "time_limit"}
-    for key in sorted(set(data) - known):
+    for key in sorted(set(data) - known, key=str):
         problems.append(f"the interface has an unknown key {key!r}; known keys: {sorted(known)}")
     if not str(data.get("title", "")).strip():
         problems.append("the interface needs a title")
@@ -127,7 +127,7 @@ def parse_interface_yaml(text: str, problems: list[str]) -> dict[str, Any] | Non
                 problems.append(f"plot {axis}={plot[axis]!r} is not a declared output")
         parsed_plots.append({"x": plot["x"], "y": plot["y"], "title": str(plot.get("title", ""))})
     limit = data.get("time_limit")
-    if limit is not None and (not isinstance(limit, (int, float)) or limit <= 0):
+    if limit is not None and (not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0):
         problems.append("interface 'time_limit' must be a positive number of seconds")
         limit = None
     return {"title": str(data.get("title", "")), "description": str(data.get("description", "")),

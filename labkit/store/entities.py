@@ -5,6 +5,7 @@ the branch, then recorded in the database; if the database refuses, the git bran
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,9 +18,10 @@ from ..errors import InvalidInput, NotFound, StaleVersion
 from . import orm
 from .db import Database
 from .kinds import MAIN_SUFFIX, DatasetColumns, check_kind, describe
-from .repos import EntityRepository, check_file_name
+from .repos import MAX_FILE_BYTES, EntityRepository, check_file_name, check_tag_name
 
 LATEST = "latest"
+_NUMBER_REF = re.compile(r"v?(\d+)")
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,12 @@ class EntityStore:
         name = check_file_name(name)
         if "/" in name or not files:
             raise InvalidInput("an entity name is one plain name, and a version needs at least one file")
-        for file_name in files:
+        for file_name, content in files.items():
             check_file_name(file_name)
+            if len(content) > MAX_FILE_BYTES:  # before any repository is created
+                raise InvalidInput(f"{file_name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+        if parent is not None and len(parent.strip()) < 4:
+            raise InvalidInput(f"parent {parent!r} is not a commit: give at least 4 characters of its sha")
         with self.db.session() as session:
             entity = self._entity(session, kind, name, missing_ok=True)
             latest = entity.versions[-1] if entity and entity.versions else None
@@ -119,18 +125,27 @@ class EntityStore:
                 session.commit()
             except BaseException:
                 session.rollback()
-                repo.reset_main(base)
+                repo.reset_main(base, expected=commit.sha)
                 raise
             return version_info(version)
 
-    def tag(self, kind: str, name: str, ref: str, tag: str) -> VersionInfo:
-        tag = check_file_name(tag)
+    def check_tag(self, kind: str, name: str, tag: str) -> str:
+        """Refuse a tag that is malformed or already names a version of this entity."""
+        tag = check_tag_name(tag)
+        if tag == LATEST or _NUMBER_REF.fullmatch(tag):
+            raise InvalidInput(f"a tag cannot be {tag!r}: it would read as a version number or 'latest'")
         with self.db.session() as session:
-            version = self._version(session, kind, name, ref)
-            existing = session.scalar(select(orm.Tag).where(orm.Tag.entity_id == version.entity_id,
-                                                           orm.Tag.name == tag))
+            entity = self._entity(session, kind, name, missing_ok=True)
+            existing = None if entity is None else session.scalar(
+                select(orm.Tag).where(orm.Tag.entity_id == entity.id, orm.Tag.name == tag))
             if existing is not None:
                 raise InvalidInput(f"{kind} {name} already has a tag {tag!r} (on v{existing.version.number})")
+        return tag
+
+    def tag(self, kind: str, name: str, ref: str, tag: str) -> VersionInfo:
+        tag = self.check_tag(kind, name, tag)
+        with self.db.session() as session:
+            version = self._version(session, kind, name, ref)
             session.add(orm.Tag(entity_id=version.entity_id, version=version, name=tag))
             self.repository(kind, name).tag(version.commit, tag)
             session.flush()
@@ -217,11 +232,11 @@ class EntityStore:
         ref_text = str(ref).strip()
         if ref_text == LATEST and versions:
             return versions[-1]
-        if ref_text.lstrip("v").isdigit():
-            found = [v for v in versions if v.number == int(ref_text.lstrip("v"))]
-        else:
-            found = [v for v in versions if ref_text in (t.name for t in v.tags)] or \
-                    ([v for v in versions if v.commit.startswith(ref_text)] if len(ref_text) >= 4 else [])
+        number = _NUMBER_REF.fullmatch(ref_text)
+        found = [v for v in versions if v.number == int(number[1])] if number else \
+            [v for v in versions if ref_text in (t.name for t in v.tags)]
+        if not found and len(ref_text) >= 4:  # a commit prefix (it may be all digits)
+            found = [v for v in versions if v.commit.startswith(ref_text)]
         if len(found) != 1:
             raise NotFound(f"{kind} {name} has no version {ref_text!r}; it has v1..v{len(versions)}"
                            + (f" and tags {sorted(t.name for v in versions for t in v.tags)}" if versions else ""))

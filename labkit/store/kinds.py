@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +47,13 @@ def check_dataset(data: bytes) -> DatasetColumns:
     if len(data) > MAX_DATASET_BYTES:
         raise InvalidInput(f"the data set is larger than {MAX_DATASET_BYTES // 2**20} MiB")
     try:
-        frame = pd.read_csv(io.BytesIO(data), comment="#")
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        with warnings.catch_warnings():
+            # index_col=False: never take surplus leading fields as an index (that shifts every
+            # value into the wrong column); rows longer than the header are an error instead.
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.BytesIO(data), comment="#", index_col=False)
+    except (pd.errors.ParserError, pd.errors.ParserWarning, pd.errors.EmptyDataError,
+            UnicodeDecodeError) as err:
         raise InvalidInput(f"the data set is not a readable CSV file: {err}") from None
     columns: list[dict[str, str]] = []
     problems = []

@@ -16,10 +16,11 @@ import git
 from gitdb.base import IStream
 from git.index.typ import BaseIndexEntry
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, StaleVersion
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]{0,200}$")
 MAX_FILE_BYTES = 50 * 1024 * 1024
+_NO_COMMIT = "0" * 40
 
 
 def check_file_name(name: str) -> str:
@@ -35,6 +36,17 @@ def check_file_name(name: str) -> str:
                 f"file name {name!r} is not allowed: use letters, digits, '_', '-', '.' and spaces, "
                 "no hidden files and no '..'")
     return str(path)
+
+
+def check_tag_name(name: str) -> str:
+    """Refuse tag names that git would refuse, before anything is saved."""
+    check_file_name(name)
+    try:
+        git.Git().check_ref_format(f"refs/tags/{name}")
+    except git.GitCommandError:
+        raise InvalidInput(f"{name!r} is not a valid tag name (git refuses it; avoid spaces, '..' "
+                           "and a trailing '.lock')") from None
+    return name
 
 
 @dataclass(frozen=True)
@@ -87,16 +99,23 @@ class EntityRepository:
         parents = [repo.commit(base)] if base else []
         commit = git.Commit.create_from_tree(repo, tree, message, parent_commits=parents,
                                              head=False, author=actor, committer=actor)
-        repo.git.update_ref("refs/heads/main", commit.hexsha, *([base] if base else []))
+        try:  # compare-and-swap: a first commit requires that ``main`` does not exist yet
+            repo.git.update_ref("refs/heads/main", commit.hexsha, base or _NO_COMMIT)
+        except git.GitCommandError:
+            raise StaleVersion(f"{self.path.name}: another version was saved at the same time; "
+                               "reload and try again") from None
         return self.info(commit.hexsha)
 
-    def reset_main(self, sha: str | None) -> None:
-        """Undo a commit whose metadata could not be saved."""
+    def reset_main(self, sha: str | None, *, expected: str) -> None:
+        """Undo our commit ``expected`` whose metadata could not be saved (only if still the head)."""
         repo = self._repo
-        if sha is None:
-            repo.git.update_ref("-d", "refs/heads/main")
-        else:
-            repo.git.update_ref("refs/heads/main", sha)
+        try:
+            if sha is None:
+                repo.git.update_ref("-d", "refs/heads/main", expected)
+            else:
+                repo.git.update_ref("refs/heads/main", sha, expected)
+        except git.GitCommandError:
+            pass  # main has moved on since: that commit is someone else's, not ours to undo
 
     def info(self, sha: str) -> CommitInfo:
         c = self._repo.commit(sha)
@@ -124,4 +143,8 @@ class EntityRepository:
         return written
 
     def tag(self, sha: str, name: str) -> None:
-        self._repo.create_tag(name, ref=sha, force=True)
+        try:
+            self._repo.create_tag(name, ref=sha, force=True)
+        except git.GitCommandError:
+            raise InvalidInput(f"{name!r} is not a valid tag name (git refuses it; avoid spaces, '..' "
+                               "and a trailing '.lock')") from None
