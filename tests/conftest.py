@@ -11,17 +11,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from notebooks import protocol_notebook  # noqa: E402
+from shared_data import REPO, WEBDATA, webdata  # noqa: E402,F401
 
 import labkit  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-WEBDATA = REPO.parent / "shared" / "webdata"
-
-
-def webdata() -> Path:
-    if not (WEBDATA / "models").is_dir():
-        pytest.fail(f"the shared reference data is missing: expected {WEBDATA} beside the repository")
-    return WEBDATA
 
 
 @pytest.fixture(scope="session")

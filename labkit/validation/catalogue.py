@@ -10,7 +10,8 @@ from typing import Any
 class OutputRule:
     ours: str                   # our output's name
     kind: str                   # a comparison kind of labkit.validation.compare
-    control: str | None = None  # for scaled kinds: our output whose last element is the control value
+    control: str | None = None  # for scaled kinds: our output holding the control value
+    control_index: str | None = None  # our output naming the control's index (default: the last element)
     x: str | None = None        # our output to plot against (default: the element index)
 
 
@@ -73,22 +74,25 @@ PROTOCOLS: dict[str, ReferenceProtocol] = {p.name: p for p in [
         "final_membrane_voltage": OutputRule("final_membrane_voltage", "voltage"),
     }),
     ReferenceProtocol("ICaL_IV_curve", "ical_iv_curve.ipynb", {}, {
-        "normalised_peak_currents": OutputRule("normalised_peak_currents", "normalised", x="test_voltages")}),
+        "normalised_peak_currents": OutputRule("normalised_peak_currents", "normalised", x="test_potentials")}),
     ReferenceProtocol("INa_IV_curves", "ina_iv_curves.ipynb", {}, {
-        "normalised_peak_currents": OutputRule("normalised_peak_currents", "normalised", x="test_voltages")}),
+        "normalised_peak_currents": OutputRule("normalised_peak_currents", "normalised",
+                                                 x="peak_test_potentials")}),
     ReferenceProtocol("IKr_IV_curve", "ikr_iv_curve.ipynb", {}, {
-        "normalised_peak_Kr_tail": OutputRule("normalised_peak_Kr_tail", "normalised", x="test_voltages")}),
+        "normalised_peak_Kr_tail": OutputRule("normalised_peak_Kr_tail", "normalised", x="test_potentials")}),
     ReferenceProtocol("IKs_IV_curve", "iks_iv_curve.ipynb", {}, {
-        "normalised_peak_Ks_tail": OutputRule("normalised_peak_Ks_tail", "normalised", x="test_voltages")}),
+        "normalised_peak_Ks_tail": OutputRule("normalised_peak_Ks_tail", "normalised", x="test_potentials")}),
     ReferenceProtocol("IK1_IV_curve", "ik1_iv_curve.ipynb", {}, {
-        "normalised_low_K1": OutputRule("normalised_low_K1", "normalised", x="test_voltages"),
-        "normalised_high_K1": OutputRule("normalised_high_K1", "normalised", x="test_voltages"),
+        "normalised_low_K1": OutputRule("normalised_low_K1", "normalised", x="test_potentials"),
+        "normalised_high_K1": OutputRule("normalised_high_K1", "normalised", x="test_potentials"),
     }),
     *[_block(name) for name in _BLOCKS],
     ReferenceProtocol("ExtracellularPotassiumVariation", "extracellular_potassium_variation.ipynb",
                       {"max_paces": 1000}, {
-        "scaled_APD90": OutputRule("scaled_APD90", "scaled_apd", control="APD90", x="extracellular_potassium"),
+        "scaled_APD90": OutputRule("scaled_APD90", "scaled_apd", control="APD90", control_index="control_index",
+                                   x="potassium_test_concentrations"),
         "scaled_resting_potential": OutputRule("scaled_resting_potential", "scaled_voltage",
-                                               control="RestingPotential", x="extracellular_potassium"),
+                                               control="RestingPotential", control_index="control_index",
+                                               x="potassium_test_concentrations"),
     }),
 ]}

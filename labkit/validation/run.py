@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from ..experiments import RunInfo
@@ -84,6 +85,10 @@ def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | str) -> OutputRes
     if run.status == "inapplicable":
         return OutputResult(reference, "inapplicable", None, run,
                             "the model does not annotate " + ", ".join(run.missing_terms))
+    if run.status == "failed" and "MissingTermError" in (run.error or ""):
+        # The notebook found at run time that the model lacks a term it needs (an optional term of
+        # the interface that this Web Lab protocol cannot do without): the model cannot produce it.
+        return OutputResult(reference, "inapplicable", None, run, (run.error or "").strip().splitlines()[-1])
     if run.status not in REUSABLE:
         return OutputResult(reference, "fail", None, run, f"run {run.status}: {run.error or ''}".strip())
     rule = PROTOCOLS[reference.protocol].outputs.get(reference.name)
@@ -96,7 +101,12 @@ def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | str) -> OutputRes
     if rule.control:
         if rule.control not in outputs:
             return OutputResult(reference, "fail", None, run, f"the run did not produce {rule.control}")
-        control = float(outputs[rule.control].values.reshape(-1)[-1])
+        index = -1
+        if rule.control_index:
+            if rule.control_index not in outputs:
+                return OutputResult(reference, "fail", None, run, f"the run did not produce {rule.control_index}")
+            index = int(np.asarray(outputs[rule.control_index].values).reshape(-1)[0])
+        control = float(outputs[rule.control].values.reshape(-1)[index])
     result = compare(outputs[rule.ours].values, reference.values, rule.kind, control)
     return OutputResult(reference, "pass" if result.passed else "fail", result, run, result.note)
 

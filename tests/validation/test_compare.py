@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import webdata
+from shared_data import webdata
 
 from labkit.validation.catalogue import PROTOCOLS
 from labkit.validation.compare import compare, tolerance
