@@ -11,6 +11,7 @@ from typing import Any
 
 from celery import Celery
 from sqlalchemy import select, update
+from sqlalchemy.orm import aliased, selectinload
 
 from .config import Settings
 from .errors import InvalidInput, NotFound
@@ -44,6 +45,14 @@ class RunInfo:
     @property
     def done(self) -> bool:
         return self.status in FINAL
+
+
+# Everything run_info touches, loaded up front (a handful of queries however many runs are listed).
+_RUN_INFO_LOADS = (
+    selectinload(orm.Run.experiment).selectinload(orm.Experiment.model_version).selectinload(orm.Version.entity),
+    selectinload(orm.Run.experiment).selectinload(orm.Experiment.protocol_version).selectinload(orm.Version.entity),
+    selectinload(orm.Run.events),
+)
 
 
 def run_info(run: orm.Run) -> RunInfo:
@@ -119,12 +128,23 @@ class Experiments:
 
     def list(self, *, status: str | None = None, model: str | None = None,
              protocol: str | None = None) -> list[RunInfo]:
-        with self.db.session() as s:
-            query = select(orm.Run).order_by(orm.Run.created_at)
-            if status:
-                query = query.where(orm.Run.status == status)
-            runs = [run_info(r) for r in s.scalars(query)]
-        return [r for r in runs if (model is None or r.model == model) and (protocol is None or r.protocol == protocol)]
+        model_version, protocol_version = aliased(orm.Version), aliased(orm.Version)
+        model_entity, protocol_entity = aliased(orm.Entity), aliased(orm.Entity)
+        query = (select(orm.Run).join(orm.Run.experiment)
+                 .join(model_version, orm.Experiment.model_version_id == model_version.id)
+                 .join(model_entity, model_version.entity_id == model_entity.id)
+                 .join(protocol_version, orm.Experiment.protocol_version_id == protocol_version.id)
+                 .join(protocol_entity, protocol_version.entity_id == protocol_entity.id)
+                 .options(*_RUN_INFO_LOADS)
+                 .order_by(orm.Run.created_at))
+        if status:
+            query = query.where(orm.Run.status == status)
+        if model is not None:
+            query = query.where(model_entity.name == model)
+        if protocol is not None:
+            query = query.where(protocol_entity.name == protocol)
+        with self.db.session() as s:  # filtered in SQL and loaded in a few queries, not one per run
+            return [run_info(r) for r in s.scalars(query)]
 
     def cancel(self, run_id: str) -> RunInfo:
         """Cancel a queued run at once; ask a running one to stop (its worker kills the kernel)."""

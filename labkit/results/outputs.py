@@ -70,7 +70,10 @@ def read_outputs(output_dir: Path) -> dict[str, OutputData]:
     result = {}
     for name, meta in json.loads(manifest_path.read_text()).items():
         shape = tuple(meta["shape"])
-        values = np.loadtxt(output_dir / meta["file"], delimiter=",", ndmin=2 if len(shape) == 2 else 1)
+        if 0 in shape:  # an empty output (e.g. no sweep qualified) has a header and no data rows
+            values = np.empty(shape)
+        else:
+            values = np.loadtxt(output_dir / meta["file"], delimiter=",", ndmin=2 if len(shape) == 2 else 1)
         result[name] = OutputData(name, meta["units"], shape, meta.get("description", ""),
                                   values.reshape(shape))
     return result

@@ -52,6 +52,14 @@ def claim(db: Database, run_id: str, stale_after: float) -> Claim | None:
             return None
         if run.status == "running" and not owner_is_gone(run, stale_after):
             return None  # a live worker has it: this is a duplicate delivery
+        if run.cancel_requested:  # cancelled while its lost worker held it: never start it again
+            ended = s.execute(update(orm.Run).where(orm.Run.id == run_id, orm.Run.status == run.status,
+                                                    orm.Run.attempt == run.attempt)
+                              .values(status="cancelled", finished_at=now(), worker_pid=None)).rowcount
+            if ended == 1:
+                s.add(orm.RunEvent(run_id=run_id, status="cancelled", attempt=run.attempt,
+                                   detail="cancel requested before this delivery"))
+            return None
         previous = run.attempt
         result = s.execute(
             update(orm.Run)
@@ -97,14 +105,21 @@ def stale_runs(db: Database, stale_after: float) -> list[str]:
 
 
 def requeue(db: Database, run_id: str, reason: str) -> bool:
+    """Queue a run whose worker was lost again; one whose cancel was requested ends cancelled instead."""
     with db.session() as s:
         run = s.get(orm.Run, run_id)
         if run is None or run.status != "running":
             return False
+        if run.cancel_requested:
+            values: dict[str, object] = {"status": "cancelled", "finished_at": now()}
+            status, detail = "cancelled", f"{reason}; its cancel had been requested, so it ends here"
+        else:
+            values = {"status": "queued"}
+            status, detail = "queued", reason
         result = s.execute(update(orm.Run).where(orm.Run.id == run_id, orm.Run.attempt == run.attempt,
                                                  orm.Run.status == "running")
-                           .values(status="queued", worker_pid=None, heartbeat_at=None))
+                           .values(worker_pid=None, heartbeat_at=None, **values))
         if result.rowcount != 1:
             return False
-        s.add(orm.RunEvent(run_id=run_id, status="queued", attempt=run.attempt, detail=reason))
-        return True
+        s.add(orm.RunEvent(run_id=run_id, status=status, attempt=run.attempt, detail=detail))
+        return status == "queued"

@@ -22,6 +22,7 @@ class ReferenceProtocol:
     parameters: dict[str, Any]
     outputs: dict[str, OutputRule]         # reference output name -> how to compare it
     requires: tuple[str, ...] = field(default=())  # terms needed beyond the notebook's interface
+    cost: int = 1  # rough relative cost; cheap protocols are queued first so results arrive early
 
 
 def _steady(name: str, period: float, max_paces: int, detail: bool = False) -> ReferenceProtocol:
@@ -29,7 +30,7 @@ def _steady(name: str, period: float, max_paces: int, detail: bool = False) -> R
     if detail:
         outputs["detailed_voltage"] = OutputRule("membrane_voltage", "voltage", x="time")
     return ReferenceProtocol(name, "steady_pacing.ipynb", {"pacing_period": period, "max_paces": max_paces},
-                             outputs)
+                             outputs, cost=2)
 
 
 _BLOCKS = {  # Web Lab protocol: (current parameter, scaled term, max_paces, resting potential output)
@@ -51,7 +52,7 @@ def _block(name: str) -> ReferenceProtocol:
         outputs["scaled_resting_potential"] = OutputRule(
             "scaled_resting_potential", "scaled_voltage", control="RestingPotential", x="block_levels")
     return ReferenceProtocol(name, "ion_current_block.ipynb", {"current": current, "max_paces": max_paces},
-                             outputs, requires=(term,))
+                             outputs, requires=(term,), cost=4)
 
 
 PROTOCOLS: dict[str, ReferenceProtocol] = {p.name: p for p in [
@@ -63,12 +64,12 @@ PROTOCOLS: dict[str, ReferenceProtocol] = {p.name: p for p in [
     ReferenceProtocol("SteadyStateRestitution", "steady_state_restitution.ipynb", {"max_steady_state_beats": 1000}, {
         "APD": OutputRule("APD", "apd"),
         "restitution_slope": OutputRule("restitution_slope", "slope"),
-    }),
+    }, cost=5),
     ReferenceProtocol("S1S2", "s1s2.ipynb", {}, {
         "APD90": OutputRule("APD90", "apd", x="DI"),
         "DI": OutputRule("DI", "apd"),
         "S1S2_slope": OutputRule("S1S2_slope", "slope"),
-    }),
+    }, cost=3),
     ReferenceProtocol("ICaL", "ical.ipynb", {}, {
         "min_LCC": OutputRule("min_LCC", "current"),
         "final_membrane_voltage": OutputRule("final_membrane_voltage", "voltage"),
@@ -94,5 +95,5 @@ PROTOCOLS: dict[str, ReferenceProtocol] = {p.name: p for p in [
         "scaled_resting_potential": OutputRule("scaled_resting_potential", "scaled_voltage",
                                                control="RestingPotential", control_index="control_index",
                                                x="potassium_test_concentrations"),
-    }),
+    }, cost=4),
 ]}

@@ -52,7 +52,9 @@ def _find_reusable(lab: Lab, model: str, protocol: ReferenceProtocol, retry_fail
 def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: Path,
                       retry_failed: bool = False) -> dict[tuple[str, str], RunInfo | str]:
     """Queue (or reuse) one run per (model, Web Lab protocol); a string says why there is none."""
-    pairs = sorted({(r.model, r.protocol) for r in references})
+    # Cheap protocols first, so that a long validation yields most of its verdicts early.
+    pairs = sorted({(r.model, r.protocol) for r in references},
+                   key=lambda pair: (PROTOCOLS[pair[1]].cost if pair[1] in PROTOCOLS else 0, pair))
     for model in sorted({m for m, _ in pairs}):
         path = models_dir / f"{model}.cellml"
         if path.exists():

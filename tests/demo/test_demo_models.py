@@ -1,6 +1,6 @@
 """The demo lab's own CellML 1.0 models (``labkit/demo/models``).
 
-Three classic models, encoded from their published equations:
+Four models, encoded from their published equations:
 
 * ``hodgkin_huxley_1952.cellml`` - Hodgkin & Huxley (1952) J Physiol 117:500,
   modern sign convention, rest at -75 mV, 6.3 degrees C.
@@ -8,6 +8,10 @@ Three classic models, encoded from their published equations:
   active Purkinje fibre; its stimulus exists but has zero default amplitude.
 * ``beeler_reuter_1977.cellml`` - Beeler & Reuter (1977) J Physiol 268:177,
   ventricular myocyte paced by its own stimulus (-30 uA/cm2, 2 ms, 1 Hz).
+* ``ten_tusscher_2006_epi.cellml`` - ten Tusscher & Panfilov (2006) Am J
+  Physiol Heart Circ Physiol 291:H1088, human ventricular epicardial cell
+  (currents in pA/pF, stimulus -52 pA/pF, 1 ms, 1 Hz), checked against the
+  shared Web Lab encoding of the same model (``ten_tusscher_model_2006_epi``).
 
 Each file is checked for: Myokit import and validation, CellML 1.0 layout
 (one ``rdf:RDF`` block directly under ``<model>``, every annotation resolving
@@ -36,7 +40,8 @@ OXMETA = "https://chaste.comlab.ox.ac.uk/cellml/ns/oxford-metadata#"
 HH = "hodgkin_huxley_1952.cellml"
 NOBLE = "noble_1962.cellml"
 BR = "beeler_reuter_1977.cellml"
-ALL = (HH, NOBLE, BR)
+TT06 = "ten_tusscher_2006_epi.cellml"
+ALL = (HH, NOBLE, BR, TT06)
 
 STIMULUS_TERMS = (
     "membrane_stimulus_current",
@@ -100,6 +105,59 @@ MODEL_TERMS = {
         "membrane_L_type_calcium_current_d_gate",
         "membrane_L_type_calcium_current_f_gate",
     ),
+    TT06: (
+        "membrane_fast_sodium_current",
+        "membrane_fast_sodium_current_conductance",
+        "membrane_L_type_calcium_current",
+        "membrane_L_type_calcium_current_conductance",
+        "membrane_transient_outward_current",
+        "membrane_transient_outward_current_conductance",
+        "membrane_rapid_delayed_rectifier_potassium_current",
+        "membrane_rapid_delayed_rectifier_potassium_current_conductance",
+        "membrane_slow_delayed_rectifier_potassium_current",
+        "membrane_slow_delayed_rectifier_potassium_current_conductance",
+        "membrane_inward_rectifier_potassium_current",
+        "membrane_inward_rectifier_potassium_current_conductance",
+        "membrane_sodium_calcium_exchanger_current",
+        "membrane_sodium_calcium_exchanger_current_conductance",
+        "membrane_sodium_potassium_pump_current",
+        "membrane_background_sodium_current",
+        "membrane_background_sodium_current_conductance",
+        "membrane_background_calcium_current",
+        "membrane_background_calcium_current_conductance",
+        "membrane_calcium_pump_current",
+        "membrane_potassium_pump_current",
+        "membrane_potassium_pump_current_conductance",
+        "SR_release_current",
+        "SR_release_current_max",
+        "SR_uptake_current",
+        "SR_leak_current",
+        "cytosolic_calcium_concentration",
+        "SR_calcium_concentration",
+        "dyadic_space_calcium_concentration",
+        "extracellular_calcium_concentration",
+        "extracellular_potassium_concentration",
+        "cytosolic_potassium_concentration",
+        "extracellular_sodium_concentration",
+        "cytosolic_sodium_concentration",
+        "sodium_reversal_potential",
+        "potassium_reversal_potential",
+        "calcium_reversal_potential",
+        "slow_delayed_rectifier_potassium_reversal_potential",
+        "membrane_fast_sodium_current_m_gate",
+        "membrane_fast_sodium_current_h_gate",
+        "membrane_fast_sodium_current_j_gate",
+        "membrane_L_type_calcium_current_d_gate",
+        "membrane_L_type_calcium_current_f_gate",
+        "membrane_L_type_calcium_current_f2_gate",
+        "membrane_L_type_calcium_current_fCass_gate",
+        "membrane_transient_outward_current_r_gate",
+        "membrane_transient_outward_current_s_gate",
+        "rapid_time_dependent_potassium_current_Xr1_gate",
+        "rapid_time_dependent_potassium_current_Xr2_gate",
+        "slow_time_dependent_potassium_current_Xs_gate",
+        "temperature",
+    ),
 }
 
 # Words the model-level documentation must contain (citation).
@@ -107,6 +165,7 @@ CITATIONS = {
     HH: ("Hodgkin", "Huxley", "1952", "J Physiol"),
     NOBLE: ("Noble", "1962", "J Physiol"),
     BR: ("Beeler", "Reuter", "1977", "J Physiol"),
+    TT06: ("ten Tusscher", "Panfilov", "2006", "Am J Physiol", "291"),
 }
 
 # Removable singularities guarded in the files: (term of the state that is
@@ -115,6 +174,7 @@ SINGULAR_VOLTAGES = {
     HH: (-50.0, -65.0),         # alpha_m at V_rel = 25, alpha_n at V_rel = 10
     NOBLE: (-48.0, -8.0, -50.0),  # alpha_m, beta_m, alpha_n
     BR: (-47.0, -23.0),         # alpha_m, i_K1 second term
+    TT06: (15.0,),              # GHK driving force of i_CaL at V = 15 mV
 }
 
 
@@ -243,8 +303,12 @@ def test_required_oxmeta_terms(name):
     # State variables that are annotated really are states
     assert by_term(model, "membrane_voltage").is_state()
     assert by_term(model, "time") is model.time()
-    if name == BR:
+    if name in (BR, TT06):
         assert by_term(model, "cytosolic_calcium_concentration").is_state()
+    if name == TT06:
+        for term in ("cytosolic_sodium_concentration", "cytosolic_potassium_concentration",
+                     "SR_calcium_concentration", "dyadic_space_calcium_concentration"):
+            assert by_term(model, term).is_state(), term
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -267,12 +331,25 @@ def test_parameters_are_constants(name):
     params = [t for t in STIMULUS_TERMS if t != "membrane_stimulus_current"]
     params += ["membrane_capacitance"]
     params += [t for t in MODEL_TERMS[name] if t.endswith("_conductance")]
+    params += [t for t in MODEL_TERMS[name] if t.startswith("extracellular_") or t.endswith("_max")]
     for term in params:
         var = by_term(model, term)
         assert not var.is_state(), term
         assert var.is_literal(), term
         assert var.is_constant(), term
     assert not by_term(model, "membrane_stimulus_current").is_state()
+
+
+def test_labkit_parses_and_resolves_every_annotation():
+    """labkit's own (safe) CellML reader sees every model's annotations, none unresolved."""
+    from labkit.cellml import parse_cellml_file
+
+    for name in ALL:
+        parsed = parse_cellml_file(model_path(name))
+        assert parsed.cellml_version == "1.0"
+        assert not parsed.unresolved, (name, parsed.unresolved)
+        missing = set(COMMON_TERMS + MODEL_TERMS[name]) - parsed.terms()
+        assert not missing, (name, sorted(missing))
 
 
 def test_default_stimulus_settings():
@@ -419,3 +496,149 @@ def test_beeler_reuter_action_potentials():
     cai = other["cytosolic_calcium_concentration"]
     assert cai[0] == pytest.approx(1.8e-4, rel=0.05)
     assert 3e-3 < cai.max() < 1e-2
+
+
+# --------------------------------------------------------------------------
+# ten Tusscher & Panfilov 2006 (epicardial), against the shared reference
+# --------------------------------------------------------------------------
+
+def shared_tt06() -> Path:
+    """The Web Lab's encoding of the same model (numerical reference only)."""
+    from shared_data import webdata
+
+    return webdata() / "models" / "ten_tusscher_model_2006_epi.cellml"
+
+
+def test_tt06_default_stimulus_and_constants():
+    """-52 pA/pF (A/F) for 1 ms every 1000 ms from 10 ms; paper constants."""
+    model = load(TT06)
+    got = tuple(by_term(model, f"membrane_stimulus_current_{k}").eval()
+                for k in ("amplitude", "duration", "period", "offset"))
+    assert got == pytest.approx((-52.0, 1.0, 1000.0, 10.0))
+    assert by_term(model, "membrane_stimulus_current_amplitude").unit() == myokit.parse_unit("A/F")
+    expected = {
+        "extracellular_potassium_concentration": 5.4,
+        "extracellular_sodium_concentration": 140.0,
+        "extracellular_calcium_concentration": 2.0,
+        "membrane_fast_sodium_current_conductance": 14.838,
+        "membrane_L_type_calcium_current_conductance": 3.98e-5,
+        "membrane_transient_outward_current_conductance": 0.294,       # epicardium
+        "membrane_slow_delayed_rectifier_potassium_current_conductance": 0.392,  # epicardium
+        "membrane_rapid_delayed_rectifier_potassium_current_conductance": 0.153,
+        "membrane_inward_rectifier_potassium_current_conductance": 5.405,
+        "membrane_sodium_calcium_exchanger_current_conductance": 1000.0,
+        "SR_release_current_max": 0.102,
+    }
+    for term, value in expected.items():
+        assert by_term(model, term).eval() == pytest.approx(value), term
+    # R T / F = 26.71 mV and the cell capacitance is 185 pF
+    rtf = (by_term(model, "gas_constant").eval() * by_term(model, "temperature").eval()
+           / by_term(model, "faraday_constant").eval())
+    assert rtf == pytest.approx(26.7138, abs=1e-3)
+    cm = by_term(model, "membrane_capacitance")
+    assert cm.eval() * myokit.Unit.conversion_factor(cm.unit(), "pF").value() == pytest.approx(185.0)
+
+
+def test_tt06_extracellular_potassium_reaches_the_potassium_currents():
+    """K_o enters E_K, E_Ks, I_K1 and I_Kr (sqrt(K_o/5.4)), I_Ks (via E_Ks) and I_NaK."""
+    currents = (
+        "potassium_reversal_potential",
+        "slow_delayed_rectifier_potassium_reversal_potential",
+        "membrane_inward_rectifier_potassium_current",
+        "membrane_rapid_delayed_rectifier_potassium_current",
+        "membrane_slow_delayed_rectifier_potassium_current",
+        "membrane_sodium_potassium_pump_current",
+    )
+
+    def values(k_o: float) -> dict[str, float]:
+        model = load(TT06)
+        by_term(model, "membrane_voltage").set_initial_value(-20.0)  # currents not ~0
+        by_term(model, "extracellular_potassium_concentration").set_rhs(myokit.Number(k_o))
+        return {c: by_term(model, c).eval() for c in currents}
+
+    normal, high = values(5.4), values(8.0)
+    for c in currents:
+        assert high[c] != pytest.approx(normal[c], rel=1e-3), c
+    # E_K shifts by RT/F ln(8/5.4) = 10.5 mV
+    shift = high["potassium_reversal_potential"] - normal["potassium_reversal_potential"]
+    assert shift == pytest.approx(26.7138 * math.log(8.0 / 5.4), abs=1e-3)
+
+
+def _state_order(ours: myokit.Model, theirs: myokit.Model) -> list[int]:
+    """Index in ``ours`` of each state of ``theirs``, matched by (lower-case) name."""
+    index = {s.name().lower(): s.index() for s in ours.states()}
+    return [index[s.name().lower()] for s in theirs.states()]
+
+
+def test_tt06_equations_match_the_shared_encoding():
+    """Same published initial state, and identical derivatives (to rounding) at
+    that state and at perturbed states on both sides of the -40 mV switch of
+    the INa gates; they differ only within micro-volts of the guarded 15 mV."""
+    ours = load(TT06)
+    theirs = myokit.formats.importer("cellml").model(str(shared_tt06()))
+    order = _state_order(ours, theirs)
+    x_theirs = np.array(theirs.initial_values(as_floats=True))
+    x_ours = np.array(ours.initial_values(as_floats=True))
+    assert x_ours[order] == pytest.approx(x_theirs, rel=1e-12)
+
+    rng = np.random.default_rng(2006)
+    gates = [s.index() for s in theirs.states()
+             if s.unit() in (None, myokit.units.dimensionless) and s.name() != "R_prime"]
+    for v in (-85.23, -60.0, -40.0, -39.9, 0.0, 14.0, 30.0):
+        x = x_theirs.copy()
+        x[theirs.get("membrane.V").index()] = v
+        x[gates] = np.clip(x[gates] * rng.uniform(0.5, 1.5, len(gates)), 0.0, 1.0)
+        mine = np.empty_like(x)
+        mine[order] = x
+        d_theirs = np.array(theirs.evaluate_derivatives(list(x)))
+        d_ours = np.array(ours.evaluate_derivatives(list(mine)))[order]
+        assert d_ours == pytest.approx(d_theirs, rel=1e-9, abs=1e-300), v
+
+
+@functools.lru_cache(maxsize=None)
+def _tt06_beat_20(path: str) -> tuple[float, float, float]:
+    """APD90, resting (minimum) and peak potential of the 20th beat at 1 Hz,
+    paced from the model's initial state with the protocols' stimulus."""
+    from labkit import sim
+
+    model = sim.load_model(path)
+    model.replace_stimulus(period=1000)
+    run = model.simulation()
+    run.single_pace(1000, 19)
+    trace = run.record(1000, step=0.1)
+    v, t = trace["membrane_voltage"].to_numpy(), trace["time"].to_numpy()
+    return float(sim.apd(v, t)[0]), float(v.min()), float(v.max())
+
+
+def test_tt06_paced_like_the_shared_model():
+    """20 beats at 1 Hz from the initial state, through labkit.sim. Measured:
+    both give APD90 305.92 ms, rest -85.51 mV and peak +38.57 mV."""
+    apd90, rest, peak = _tt06_beat_20(str(model_path(TT06)))
+    ref_apd90, ref_rest, ref_peak = _tt06_beat_20(str(shared_tt06()))
+    print(f"TT06 beat 20: ours APD90 {apd90:.3f} ms, rest {rest:.3f} mV, peak {peak:.3f} mV; "
+          f"shared {ref_apd90:.3f} / {ref_rest:.3f} / {ref_peak:.3f}")
+    assert apd90 == pytest.approx(ref_apd90, rel=0.01)
+    assert rest == pytest.approx(ref_rest, abs=1.0)
+    assert peak == pytest.approx(ref_peak, abs=1.0)
+    # and plausible for a human epicardial cell
+    assert 280.0 < apd90 < 330.0
+    assert -87.0 < rest < -84.0
+    assert 25.0 < peak < 45.0
+
+
+@pytest.mark.slow
+def test_tt06_steady_state_apd90():
+    """1000 paces at 1 Hz (the steady_pacing protocol): APD90 within 1 % of the
+    Web Lab value 301.4 ms for the shared encoding (~1 min)."""
+    from labkit import sim
+
+    model = sim.load_model(model_path(TT06))
+    model.replace_stimulus(period=1000)
+    run = model.simulation()
+    steady = run.pace_to_steady_state(1000, max_paces=1000)
+    trace = run.record(1000)
+    v, t = trace["membrane_voltage"].to_numpy(), trace["time"].to_numpy()
+    apd90 = float(sim.apd(v, t)[0])
+    print(f"TT06 steady state ({steady.num_paces} paces): APD90 {apd90:.3f} ms, "
+          f"rest {v.min():.3f} mV, peak {v.max():.3f} mV")
+    assert apd90 == pytest.approx(301.4, rel=0.01)

@@ -94,11 +94,14 @@ def test_an_incompatible_pair_is_inapplicable_without_starting_a_kernel(running_
 def test_cancel_stops_a_running_experiment_and_its_kernel(running_lab: labkit.Lab) -> None:
     info = running_lab.run("tt06", "test", {"sleep": 120.0})
     wait_for_status(running_lab, info.id, "running")
-    time.sleep(4)  # let papermill start the kernel
     with running_lab.db.session() as s:
         worker_pid = s.get(orm.Run, info.id).worker_pid
-    kernels_before = [p for p in psutil.Process(worker_pid).children(recursive=True)
-                      if "ipykernel" in " ".join(p.cmdline())]
+    deadline = time.monotonic() + 60  # papermill starts the kernel a few seconds after the claim
+    kernels_before: list[psutil.Process] = []
+    while not kernels_before and time.monotonic() < deadline:
+        time.sleep(0.5)
+        kernels_before = [p for p in psutil.Process(worker_pid).children(recursive=True)
+                          if "ipykernel" in " ".join(p.cmdline())]
     assert kernels_before, "the run should have a kernel process"
     running_lab.cancel(info.id)
     cancelled = wait_for_status(running_lab, info.id, "cancelled", timeout=15)

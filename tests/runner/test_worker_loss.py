@@ -65,3 +65,32 @@ def test_sigkill_of_the_process_running_the_task_is_recovered(tmp_path, models_d
     finally:
         lab.stop_workers()
         lab.close()
+
+
+def test_a_run_cancelled_after_its_worker_died_ends_cancelled_and_never_restarts(tmp_path, models_dir) -> None:
+    lab = labkit.Lab.open(tmp_path / "lab", stale_after=5.0, heartbeat_interval=0.5)
+    lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    lab.start_workers(1)
+    try:
+        info = lab.run("tt06", "test", {"sleep": 30.0})
+        wait_for_status(lab, info.id, "running")
+        with lab.db.session() as s:
+            node = psutil.Process(s.get(orm.Run, info.id).worker_pid).parent()
+        victims = [node, *node.children(recursive=True)]
+        for p in victims:
+            os.kill(p.pid, signal.SIGKILL)
+        psutil.wait_procs(victims, timeout=10)
+        lab.stop_workers()
+        assert lab.cancel(info.id).status == "running"  # the request is recorded; nobody can act on it yet
+
+        lab.start_workers(1)  # its beat finds the lost run; Celery redelivers the unacknowledged task
+        done = lab.wait([info], timeout=120)[0]
+        assert done.status == "cancelled"
+        assert [h[0] for h in done.history] == ["queued", "running", "cancelled"]
+        later = lab.wait([lab.run("tt06", "test")], timeout=120)[0]  # the worker is alive and consuming
+        assert later.status == "success"
+        assert lab.status(info.id).status == "cancelled" and lab.status(info.id).attempt == 1
+    finally:
+        lab.stop_workers()
+        lab.close()

@@ -12,13 +12,15 @@ import pytest
 from shared_data import webdata
 
 import labkit
+from labkit.sim import apd
 from labkit.validation import OutputResult, pass_rate, validate, write_report
 from labkit.validation.reference import reference_outputs
 from labkit.validation.run import judge, submit_validation
 
 pytestmark = pytest.mark.validation
 
-STEADY_MODELS = {"beeler_reuter_model_1977", "luo_rudy_1991", "ten_tusscher_model_2006_epi"}
+# Three models that reach steady state in few paces (TT06 at 1 Hz is covered by tests/test_acceptance.py).
+STEADY_MODELS = {"beeler_reuter_model_1977", "luo_rudy_1991", "decker_2009"}
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +51,12 @@ def test_steady_state_runner_reproduces_three_models(validation_lab: labkit.Lab)
     assert {(r.reference.model, r.reference.name) for r in results} == \
         {(m, n) for m in STEADY_MODELS for n in ("num_paces", "detailed_voltage")}
     assert all(r.verdict == "pass" for r in results), _describe(results)
-    tt06 = next(r for r in results if r.reference.model == "ten_tusscher_model_2006_epi"
-                and r.reference.name == "detailed_voltage")
-    apd90 = validation_lab.prediction(tt06.run.id).outputs["APD90"].values.item()
-    assert abs(apd90 - 301.4) <= 0.01 * 301.4
+    for r in results:  # our APD90 agrees with the APD90 of the reference trace itself
+        if r.reference.name == "detailed_voltage":
+            ours = validation_lab.prediction(r.run.id).outputs["APD90"].values.item()
+            time = validation_lab.prediction(r.run.id).outputs["time"].values
+            theirs = float(apd(r.reference.values.reshape(-1), time)[-1])
+            assert abs(ours - theirs) <= max(0.01 * theirs, 2.0), r.reference.model
 
 
 def test_an_iv_curve_and_a_block_protocol_reproduce_beeler_reuter(validation_lab: labkit.Lab,
