@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -343,38 +344,82 @@ def worker(ctx: click.Context, concurrency: int, queues: str | None, celery_args
 @click.option("--workers", "n_workers", type=int, default=None, help="Worker processes to start if none run.")
 @click.option("--retry-failed", is_flag=True, help="Run again the experiments whose earlier run failed.")
 @click.option("--keep-workers", is_flag=True, help="Leave the workers running afterwards.")
+@click.option("--no-wait", "no_wait", is_flag=True,
+              help="Report on what has finished now; unfinished runs count as pending (and keep running).")
 @click.pass_context
 def validate(ctx: click.Context, reference: str, models_dir: str | None, only_models: tuple[str, ...],
              only_protocols: tuple[str, ...], report_dir: str | None, n_workers: int | None,
-             retry_failed: bool, keep_workers: bool) -> None:
+             retry_failed: bool, keep_workers: bool, no_wait: bool) -> None:
     """Run the standard protocols on every model with reference outputs and compare with them."""
     from .validation import pass_rate, validate as run_validation, write_report
     lab = _lab(ctx)
     reference_root = Path(reference).resolve()
-    started = not lab.workers.running()
+    started = not lab.workers.running() and not no_wait
     if started:
         lab.start_workers(n_workers)
     try:
         results = run_validation(lab, reference_root, Path(models_dir) if models_dir else reference_root.parent / "models",
                                  models=set(only_models) or None, protocols=set(only_protocols) or None,
-                                 retry_failed=retry_failed, echo=click.echo)
+                                 retry_failed=retry_failed, echo=click.echo, wait=not no_wait)
     finally:
         if started and not keep_workers:
             lab.stop_workers()
     report = write_report(lab, results, Path(report_dir) if report_dir else lab.settings.root / "validation")
     passed = sum(r.verdict == "pass" for r in results)
-    click.echo(f"pass rate: {100 * pass_rate(results):.1f} % ({passed} of {len(results)} reference outputs); "
-               f"report: {report}")
+    counts = ", ".join(f"{n} {v}" for v, n in sorted(Counter(r.verdict for r in results).items()))
+    click.echo(f"pass rate: {100 * pass_rate(results):.1f} % ({passed} of {len(results)} reference outputs; "
+               f"{counts}); report: {report}")
 
 
 @main.command()
 @click.argument("directory", type=click.Path(file_okay=False), default="demo-lab")
 @click.option("--workers", "n_workers", type=int, default=2)
 @click.option("--keep-workers/--stop-workers", default=False, help="Leave the workers running afterwards.")
-def demo(directory: str, n_workers: int, keep_workers: bool) -> None:
-    """Create a demo lab with labkit's own models and protocols and run its experiment matrix."""
+@click.option("--serve/--no-serve", default=True,
+              help="Then serve the dashboards (with the workers) until Ctrl-C (default); --no-serve for CI.")
+@click.option("--port", type=int, default=8866, help="Port of the dashboards (another free one if taken).")
+@click.option("--all-protocols", "run_all", is_flag=True,
+              help="Run every protocol on every model first (restitution and scans take a while).")
+def demo(directory: str, n_workers: int, keep_workers: bool, serve: bool, port: int, run_all: bool) -> None:
+    """Create a demo lab with labkit's own models and protocols, run its experiment matrix, and serve
+    the dashboards on it."""
     from .demo import build_demo
-    build_demo(Path(directory), workers=n_workers, keep_workers=keep_workers, echo=click.echo)
+    build_demo(Path(directory), workers=n_workers, keep_workers=keep_workers, echo=click.echo, serve=serve,
+               port=port, run_all=run_all)
+
+
+@main.command()
+@click.option("--port", type=int, default=8866, help="Port to listen on (0: any free port).")
+@click.option("--host", default="127.0.0.1", help="Address to listen on (0.0.0.0 for every interface).")
+@click.option("--read-only/--read-write", "read_only", default=None,
+              help="Hide upload, run and cancel (default: the lab's read_only setting).")
+@click.option("--workers/--no-workers", "with_workers", default=False,
+              help="Also start the lab's workers (stopped again on exit) so that runs launched here execute.")
+@click.option("--pool-size", type=int, default=1, help="Preheated kernels per page (0: none).")
+@click.pass_context
+def serve(ctx: click.Context, port: int, host: str, read_only: bool | None, with_workers: bool,
+          pool_size: int) -> None:
+    """Serve the lab's dashboards (Voilà) and print their URL; Ctrl-C stops them."""
+    from .dashboards.serve import DashboardServer, free_port
+    lab = Lab.open(ctx.obj["lab_dir"], read_only=read_only)
+    ctx.call_on_close(lab.close)
+    started = with_workers and not lab.workers.running()
+    if started:
+        lab.start_workers()
+    server = DashboardServer(lab.settings, port=port or free_port(host), host=host, pool_size=pool_size,
+                             preheat=pool_size > 0)
+    try:
+        server.start(timeout=120)
+        click.echo(f"dashboards of {lab.settings.root}" + (" (read-only)" if lab.settings.read_only else "")
+                   + f": {server.url}")
+        click.echo(f"log: {server.log}; press Ctrl-C to stop")
+        server.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        if started:
+            lab.stop_workers()
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ class Settings:
     stale_after: float = 15.0
     default_queue: str = "labkit"
     user: str = ""
+    read_only: bool = False
 
     @property
     def repositories(self) -> Path:
@@ -59,10 +60,23 @@ class Settings:
 
 
 _CASTS = {"workers": int, "run_time_limit": float, "heartbeat_interval": float, "stale_after": float}
+_BOOLS = {"read_only"}
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
+def _cast_bool(value: object) -> bool:
+    """A TOML boolean, or the usual spellings in an environment variable (``1``/``true``/``yes``...)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise TypeError(f"expected true or false, got {value!r}")
 
 
 def _cast(name: str, value: object) -> object:
     try:
+        if name in _BOOLS:
+            return _cast_bool(value)
         if name in _CASTS:
             # bool is an int to Python, and int(2.5) is 2: neither is what the user meant
             if isinstance(value, bool) or not isinstance(value, (str, int, float)):

@@ -10,7 +10,11 @@ from ..lab import Lab
 
 DEMO_MODELS = Path(__file__).with_name("models")
 STANDARD_PROTOCOLS = Path(__file__).resolve().parents[2] / "notebooks" / "protocols"
-DEMO_PROTOCOLS = ("steady_pacing.ipynb", "calcium_transient.ipynb")
+# The demo lab holds the whole standard library; its first matrix runs the quick protocols, and the
+# rest (restitution, block and K_o scans take many minutes per model) are a click away in the matrix.
+DEMO_PROTOCOLS = tuple(sorted(p.name for p in STANDARD_PROTOCOLS.glob("*.ipynb"))) or (
+    "steady_pacing.ipynb", "calcium_transient.ipynb")
+FIRST_MATRIX = ("steady_pacing", "calcium_transient")
 
 
 def _add_if_changed(lab: Lab, kind: str, path: Path) -> None:
@@ -32,8 +36,14 @@ def seed(lab: Lab) -> None:
 
 
 def build_demo(directory: Path, *, workers: int = 2, keep_workers: bool = False,
-               echo: Callable[[str], None] = print) -> list[RunInfo]:
-    """Create (or refresh) the demo lab, run its whole experiment matrix and say where to look."""
+               echo: Callable[[str], None] = print, serve: bool = False, port: int = 8866,
+               host: str = "127.0.0.1", run_all: bool = False) -> list[RunInfo]:
+    """Create (or refresh) the demo lab, run its first experiment matrix (every protocol with
+    ``run_all``) and say where to look.
+
+    With ``serve`` it then starts the dashboards (Voilà) on the lab, prints their URL and keeps them
+    and the workers running until Ctrl-C, so a visitor can browse and launch more runs at once.
+    """
     from ..cli import _wait_with_progress
     lab = Lab.open(directory)
     try:
@@ -42,7 +52,8 @@ def build_demo(directory: Path, *, workers: int = 2, keep_workers: bool = False,
              f"protocols {', '.join(lab.names('protocol'))}")
         lab.start_workers(workers)
         echo(f"{workers} workers started (logs in {lab.settings.logs})")
-        runs = _wait_with_progress(lab, lab.run_matrix(only_compatible=False), timeout=None)
+        runs = _wait_with_progress(lab, lab.run_matrix(protocols=None if run_all else FIRST_MATRIX,
+                                                        only_compatible=False), timeout=None)
         echo("")
         for info in runs:
             summary = info.status
@@ -59,13 +70,45 @@ def build_demo(directory: Path, *, workers: int = 2, keep_workers: bool = False,
         echo(f"  predictions (executed notebooks, outputs, plots): {lab.settings.results / 'runs'}")
         echo(f"  one run in detail:   python -m labkit --lab {directory} show {runs[0].id if runs else 'RUN_ID'}")
         echo(f"  in JupyterLab:       import labkit; lab = labkit.Lab.open({str(directory)!r})")
-        if keep_workers:
+        if serve:
+            echo(f"  dashboards later:    python -m labkit --lab {directory} serve --workers")
+            _serve(lab, port, host, echo)
+        elif keep_workers:
             echo(f"  workers keep running; stop them with: python -m labkit --lab {directory} workers stop")
+        else:
+            echo(f"  dashboards:          python -m labkit --lab {directory} serve --workers")
         return runs
     finally:
         if not keep_workers:
             lab.stop_workers()
         lab.close()
+
+
+def _serve(lab: Lab, port: int, host: str, echo: Callable[[str], None]) -> None:
+    """Serve the dashboards on the demo lab (with its workers still running) until interrupted."""
+    from ..dashboards.serve import DashboardServer, free_port
+    server = DashboardServer(lab.settings, port=_usable_port(port, host, free_port), host=host)
+    try:
+        server.start(timeout=120)
+        echo("")
+        echo(f"Dashboards (Voilà), workers running: {server.url}")
+        echo("  press Ctrl-C to stop the dashboards and the workers")
+        server.wait()
+    except KeyboardInterrupt:
+        echo("stopping the dashboards and the workers")
+    finally:
+        server.stop()
+
+
+def _usable_port(port: int, host: str, free_port: Callable[[str], int]) -> int:
+    """``port`` if nothing listens there, else any free port (a second demo must still start)."""
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+            return port
+        except OSError:
+            return free_port(host)
 
 
 if __name__ == "__main__":

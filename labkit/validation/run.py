@@ -91,6 +91,8 @@ def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | str) -> OutputRes
         # The notebook found at run time that the model lacks a term it needs (an optional term of
         # the interface that this Web Lab protocol cannot do without): the model cannot produce it.
         return OutputResult(reference, "inapplicable", None, run, (run.error or "").strip().splitlines()[-1])
+    if not run.done:
+        return OutputResult(reference, "pending", None, run, f"run {run.status}: not finished yet")
     if run.status not in REUSABLE:
         return OutputResult(reference, "fail", None, run, f"run {run.status}: {run.error or ''}".strip())
     rule = PROTOCOLS[reference.protocol].outputs.get(reference.name)
@@ -115,8 +117,12 @@ def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | str) -> OutputRes
 
 def validate(lab: Lab, reference_root: Path, models_dir: Path, *, models: set[str] | None = None,
              protocols: set[str] | None = None, retry_failed: bool = False, timeout: float | None = None,
-             progress: bool = True, echo: Callable[[str], None] = print) -> list[OutputResult]:
-    """Run everything needed for the reference outputs under ``reference_root`` and judge them."""
+             progress: bool = True, echo: Callable[[str], None] = print, wait: bool = True) -> list[OutputResult]:
+    """Run everything needed for the reference outputs under ``reference_root`` and judge them.
+
+    With ``wait=False`` nothing more is waited for: outputs whose runs are still queued or running
+    are reported as *pending* (and count against the pass rate), so a long validation can be
+    looked at while it goes on."""
     references = reference_outputs(reference_root, models, protocols)
     if not references:
         raise ValueError(f"no reference outputs under {reference_root} for the chosen models/protocols")
@@ -124,7 +130,7 @@ def validate(lab: Lab, reference_root: Path, models_dir: Path, *, models: set[st
     pending = [r for r in runs.values() if isinstance(r, RunInfo) and not r.done]
     echo(f"{len(references)} reference outputs from {len(runs)} (model, protocol) pairs; "
          f"{len(pending)} runs to wait for, {sum(isinstance(r, RunInfo) for r in runs.values()) - len(pending)} reused")
-    if pending:
+    if pending and wait:
         bar = tqdm(total=len(pending), desc="validation runs", unit="run", file=sys.stderr, disable=not progress)
         seen: set[str] = set()
 

@@ -96,3 +96,18 @@ def test_full_validation_passes_at_least_95_percent(tmp_path: Path) -> None:
             lab.stop_workers()
         write_report(lab, results, tmp_path / "report")
     assert pass_rate(results) >= 0.95, _describe([r for r in results if r.verdict != "pass"])
+
+
+def test_validate_no_wait_reports_unfinished_runs_as_pending(tmp_path: Path) -> None:
+    """A long validation can be looked at while it goes on; pending outputs never count as passes."""
+    from click.testing import CliRunner
+
+    from labkit.cli import main
+    result = CliRunner().invoke(main, ["--lab", str(tmp_path / "lab"), "validate", "--reference",
+                                       str(webdata() / "reference"), "--model", "beeler_reuter_model_1977",
+                                       "--protocol", "IK1_IV_curve", "--no-wait"])
+    assert result.exit_code == 0, result.output
+    assert "pass rate: 0.0 %" in result.output and "2 pending" in result.output
+    with labkit.Lab.open(tmp_path / "lab") as lab:  # the runs were queued for workers to come
+        assert [r.status for r in lab.runs()] == ["queued"]
+        assert not lab.workers.running()

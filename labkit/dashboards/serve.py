@@ -1,0 +1,132 @@
+"""Start Voilà on the dashboard notebooks for one lab (``labkit serve``, the demo, the browser tests).
+
+The lab reaches the page kernels through ``LABKIT_LAB`` (and the other ``LABKIT_*`` settings), which
+Voilà's kernels inherit. Preheated kernels (one per page) have already imported labkit and opened
+the lab when a visitor arrives, so the first paint only builds the widgets.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from ..config import Settings
+from ..queue.embedded import settings_environment
+
+DASHBOARDS = Path(__file__).resolve().parents[2] / "notebooks" / "dashboards"
+
+
+def dashboards_folder() -> Path:
+    """The notebooks Voilà serves (in the labkit checkout, beside the standard protocols)."""
+    if not (DASHBOARDS / "home.ipynb").exists():
+        raise FileNotFoundError(f"{DASHBOARDS} is missing: serve the dashboards from a labkit checkout")
+    return DASHBOARDS
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def voila_command(port: int, *, host: str = "127.0.0.1", preheat: bool = True, pool_size: int = 1,
+                  folder: Path | None = None) -> list[str]:
+    """The Voilà command line: every dashboard notebook, no browser, optionally a pool of kernels
+    per page already past their imports."""
+    # iopub_timeout: a page's one output cell opens hundreds of widget comms first; on a busy machine
+    # they take longer than nbclient's 4 s default, which would drop the page's display message.
+    command = [sys.executable, "-m", "voila", str(folder or dashboards_folder()), "--no-browser",
+               f"--port={port}", f"--Voila.ip={host}", "--VoilaConfiguration.show_tracebacks=True",
+               "--VoilaExecutor.iopub_timeout=60"]
+    if preheat and pool_size > 0:
+        command += ["--preheat_kernel=True", f"--pool_size={pool_size}"]
+    return command
+
+
+class DashboardServer:
+    """A Voilà process serving one lab's dashboards; ``url`` is the home page."""
+
+    def __init__(self, settings: Settings, *, port: int = 0, host: str = "127.0.0.1", preheat: bool = True,
+                 pool_size: int = 1, log: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+        self.settings, self.host = settings, host
+        self.port = port or free_port(host)
+        self.preheat, self.pool_size = preheat, pool_size
+        self.log = log or settings.logs / "dashboards.log"
+        self.extra_env = extra_env or {}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/voila/render/"
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "home.ipynb"
+
+    def page_url(self, page_url: str) -> str:
+        """The absolute address of a relative page link (``matrix.ipynb?page=2``)."""
+        return self.base_url + page_url
+
+    def start(self, *, wait: bool = True, timeout: float = 60.0) -> "DashboardServer":
+        env = {**os.environ, **settings_environment(self.settings), **self.extra_env}
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen(
+                voila_command(self.port, host=self.host, preheat=self.preheat, pool_size=self.pool_size),
+                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        if wait:
+            self.wait_ready(timeout)
+        return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Until Voilà answers HTTP (the pages' kernels may still be warming up)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"Voilà exited with status {self.process.returncode}; see {self.log}")
+            try:
+                with urllib.request.urlopen(f"http://{self.host}:{self.port}/", timeout=2):
+                    return
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                time.sleep(0.3)
+        raise TimeoutError(f"Voilà did not answer on port {self.port} within {timeout:g} s; see {self.log}")
+
+    def stop(self) -> None:
+        """Stop Voilà and the page kernels it started (its whole process group)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        import signal
+        try:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+        except ProcessLookupError:
+            pass
+
+    def wait(self) -> int:
+        """Block until Voilà ends, Ctrl-C or SIGTERM (both raise KeyboardInterrupt here, so the
+        caller's ``finally`` stops Voilà: it runs in its own session and would outlive us)."""
+        assert self.process is not None
+        import signal
+
+        def interrupt(*_: object) -> None:
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGTERM, interrupt)
+        try:
+            return self.process.wait()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def __enter__(self) -> "DashboardServer":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

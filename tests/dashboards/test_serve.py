@@ -1,0 +1,65 @@
+"""`labkit serve`: Voilà on a lab's dashboards, the URL printed, the lab passed by environment, and
+the read_only setting."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import labkit
+from labkit.config import ConfigError, load_settings
+from labkit.dashboards.serve import voila_command
+
+pytestmark = pytest.mark.timeout(300)
+
+
+def test_read_only_comes_from_the_environment_or_the_lab_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings(tmp_path).read_only is False
+    monkeypatch.setenv("LABKIT_READ_ONLY", "yes")
+    assert load_settings(tmp_path).read_only is True
+    monkeypatch.setenv("LABKIT_READ_ONLY", "perhaps")
+    with pytest.raises(ConfigError, match="read_only"):
+        load_settings(tmp_path)
+    monkeypatch.delenv("LABKIT_READ_ONLY")
+    (tmp_path / "labkit.toml").write_text("[labkit]\nread_only = true\n")
+    assert load_settings(tmp_path).read_only is True
+
+
+def test_voila_command_preheats_a_kernel_pool_per_page() -> None:
+    command = voila_command(9999)
+    assert command[:3] == [sys.executable, "-m", "voila"] and Path(command[3]).name == "dashboards"
+    assert "--preheat_kernel=True" in command and "--pool_size=1" in command and "--port=9999" in command
+    assert not any("preheat" in part for part in voila_command(9999, preheat=False))
+
+
+def test_labkit_serve_prints_the_url_and_serves_the_pages(tmp_path: Path) -> None:
+    labkit.Lab.open(tmp_path / "lab").close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    process = subprocess.Popen([sys.executable, "-m", "labkit", "--lab", str(tmp_path / "lab"), "serve", "--port", "0",
+                                "--pool-size", "0", "--read-only"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        line = process.stdout.readline()
+        assert "(read-only)" in line and "/voila/render/home.ipynb" in line, line
+        url = line.split(": ", 1)[1].strip()
+        base = url.rsplit("/voila/", 1)[0]
+        with urllib.request.urlopen(url, timeout=120) as response:
+            page = response.read().decode()
+        assert response.status == 200
+        assert "application/vnd.jupyter.widget-view+json" in page  # the page's widget was displayed
+        assert "Traceback" not in page and "LabkitError" not in page
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    time.sleep(0.5)
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url, timeout=5)
