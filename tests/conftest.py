@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from notebooks import protocol_notebook  # noqa: E402
 from shared_data import REPO, WEBDATA, webdata  # noqa: E402,F401
+from labs import lab_with_workers  # noqa: E402
 
 import labkit  # noqa: E402
 
@@ -32,14 +33,11 @@ def lab(tmp_path: Path) -> Iterator[labkit.Lab]:
 @pytest.fixture(scope="module")
 def running_lab(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iterator[labkit.Lab]:
     """An embedded lab with two real Celery workers, TT06 and a small test protocol."""
-    root = tmp_path_factory.mktemp("running") / "lab"
-    the_lab = labkit.Lab.open(root, stale_after=6.0, heartbeat_interval=0.5)
-    the_lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
-    the_lab.add_model(models_dir / "hodgkin_huxley_squid_axon_model_1952_modified.cellml", name="hh")
-    the_lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
-    the_lab.start_workers(2)
-    try:
+    def seed(lab: labkit.Lab) -> None:
+        lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+        lab.add_model(models_dir / "hodgkin_huxley_squid_axon_model_1952_modified.cellml", name="hh")
+        lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+
+    with lab_with_workers(tmp_path_factory.mktemp("running") / "lab", seed=seed,
+                          stale_after=6.0, heartbeat_interval=0.5) as the_lab:
         yield the_lab
-    finally:
-        the_lab.stop_workers()
-        the_lab.close()

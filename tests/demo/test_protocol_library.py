@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from labs import lab_with_workers
 
 import labkit
 from labkit.demo.build import DEMO_MODELS, STANDARD_PROTOCOLS
@@ -39,17 +40,14 @@ def test_every_shipped_protocol_has_a_quick_run_here() -> None:
 
 @pytest.fixture(scope="module")
 def library_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labkit.Lab]:
-    lab = labkit.Lab.open(tmp_path_factory.mktemp("library") / "lab")
-    for model in sorted(DEMO_MODELS.glob("*.cellml")):
-        lab.add_model(model)
-    for name in PROTOCOLS:  # each one passes the protocol check, or add_protocol refuses it
-        lab.add_protocol(STANDARD_PROTOCOLS / f"{name}.ipynb")
-    lab.start_workers(2)
-    try:
+    def seed(lab: labkit.Lab) -> None:
+        for model in sorted(DEMO_MODELS.glob("*.cellml")):
+            lab.add_model(model)
+        for name in PROTOCOLS:  # each one passes the protocol check, or add_protocol refuses it
+            lab.add_protocol(STANDARD_PROTOCOLS / f"{name}.ipynb")
+
+    with lab_with_workers(tmp_path_factory.mktemp("library") / "lab", seed=seed) as lab:
         yield lab
-    finally:
-        lab.stop_workers()
-        lab.close()
 
 
 def _first_compatible_model(lab: labkit.Lab, protocol: str) -> str:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from labs import lab_with_workers
 from shared_data import webdata
 
 import labkit
@@ -25,13 +26,8 @@ STEADY_MODELS = {"beeler_reuter_model_1977", "luo_rudy_1991", "decker_2009"}
 
 @pytest.fixture(scope="module")
 def validation_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[labkit.Lab]:
-    lab = labkit.Lab.open(tmp_path_factory.mktemp("validation") / "lab")
-    lab.start_workers(2)
-    try:
+    with lab_with_workers(tmp_path_factory.mktemp("validation") / "lab") as lab:
         yield lab
-    finally:
-        lab.stop_workers()
-        lab.close()
 
 
 def _validate(lab: labkit.Lab, models: set[str], protocols: set[str]) -> list[OutputResult]:
@@ -88,12 +84,8 @@ def test_a_model_without_the_terms_is_inapplicable_never_a_pass(validation_lab: 
 @pytest.mark.slow
 def test_full_validation_passes_at_least_95_percent(tmp_path: Path) -> None:
     """The whole reference set (hours on two cores): the issue's goal, on demand."""
-    with labkit.Lab.open(tmp_path / "lab") as lab:
-        lab.start_workers(2)
-        try:
-            results = validate(lab, webdata() / "reference", webdata() / "models", progress=True)
-        finally:
-            lab.stop_workers()
+    with lab_with_workers(tmp_path / "lab") as lab:
+        results = validate(lab, webdata() / "reference", webdata() / "models", progress=True)
         write_report(lab, results, tmp_path / "report")
     assert pass_rate(results) >= 0.95, _describe([r for r in results if r.verdict != "pass"])
 
