@@ -12,6 +12,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from .config import load_settings
 from .errors import LabkitError
 from .experiments import RunInfo
 from .lab import Lab
@@ -321,15 +322,49 @@ def workers_status(ctx: click.Context) -> None:
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--concurrency", type=int, default=1)
 @click.option("--queues", default=None, help="Comma-separated queues to take runs from.")
+@click.option("--beat", is_flag=True, help="Also re-queue runs of lost workers (exactly one worker needs it).")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
-def worker(ctx: click.Context, concurrency: int, queues: str | None, celery_args: tuple[str, ...]) -> None:
-    """Run one Celery worker in the foreground (scale-out: start one per machine)."""
-    from .queue.embedded import worker_command
-    settings = _lab(ctx).settings
+def worker(ctx: click.Context, concurrency: int, queues: str | None, beat: bool,
+           celery_args: tuple[str, ...]) -> None:
+    """Run one Celery worker in the foreground (scale-out: start one per machine).
+
+    The worker needs only the database and broker URLs (LABKIT_DATABASE_URL, LABKIT_BROKER_URL);
+    the lab folder is its own working folder. It never changes the schema: it refuses to start
+    if the database is not at the revision this labkit expects.
+    """
+    from .queue.embedded import settings_environment, worker_command
+    from .store.db import Database, current_revision, head_revision
+    settings = load_settings(ctx.obj["lab_dir"])
+    db = Database(settings.database_url)
+    try:
+        found, wanted = current_revision(db.engine), head_revision()
+    finally:
+        db.dispose()
+    if found != wanted:
+        raise click.ClickException(
+            f"the lab's database is at schema revision {found or 'none'} but this labkit expects {wanted}: "
+            "run `labkit upgrade` on the lab server (or install the same labkit version here)")
     command = worker_command(f"labkit-{os.getpid()}", queues or settings.default_queue, concurrency)
-    os.environ["LABKIT_LAB"] = str(settings.root)
+    if beat:
+        command.append("--beat")
+    os.environ.update(settings_environment(settings))
     os.execv(sys.executable, command + list(celery_args))
+
+
+@main.command()
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Bring the lab's database schema to this labkit's version (Alembic migrations)."""
+    from .store.db import Database, current_revision, head_revision
+    settings = load_settings(ctx.obj["lab_dir"])
+    db = Database(settings.database_url)
+    try:
+        before = current_revision(db.engine)
+        db.upgrade()
+        click.echo(f"database schema: {before or 'empty'} -> {head_revision()}")
+    finally:
+        db.dispose()
 
 
 @main.command()

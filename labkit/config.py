@@ -38,6 +38,7 @@ class Settings:
     default_queue: str = "labkit"
     user: str = ""
     read_only: bool = False
+    isolate_workers: bool = False  # workers labkit starts get folders of their own, as on other machines
 
     @property
     def repositories(self) -> Path:
@@ -60,7 +61,7 @@ class Settings:
 
 
 _CASTS = {"workers": int, "run_time_limit": float, "heartbeat_interval": float, "stale_after": float}
-_BOOLS = {"read_only"}
+_BOOLS = {"read_only", "isolate_workers"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 

@@ -99,6 +99,9 @@ class Experiments:
             raise InvalidInput(f"protocol {protocol.entity} has no parameters {unknown}; "
                                f"it takes {sorted(interface.parameters)}")
         compat = compatibility(interface, self.store.terms(model.id))
+        if compat.compatible:  # a worker elsewhere rebuilds both versions from the database
+            self.store.ensure_recorded(model)
+            self.store.ensure_recorded(protocol)
         run_id = str(uuid.uuid4())
         status = "queued" if compat.compatible else "inapplicable"
         with self.db.session() as s:

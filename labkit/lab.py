@@ -14,6 +14,7 @@ from .protocols import Compatibility, Interface
 from .queue import EmbeddedWorkers, make_celery
 from .queue.app import declare_queues
 from .results import Prediction
+from .results.store import prediction_folder
 from .store.db import Database
 from .store.entities import LATEST, EntityStore, VersionInfo
 
@@ -176,7 +177,8 @@ class Lab:
         if not info.results_path:
             raise InvalidInput(f"run {run_id} has no prediction (status {info.status})"
                                + (f": {info.error}" if info.error else ""))
-        return Prediction(run_id, info.status, Path(info.results_path))
+        folder = prediction_folder(self.db, self.settings.results, run_id, info.results_path)
+        return Prediction(run_id, info.status, folder)
 
     # -- workers ---------------------------------------------------------------------------------
     def start_workers(self, count: int | None = None, *, wait: bool = True) -> None:

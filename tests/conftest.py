@@ -13,9 +13,20 @@ sys.path.insert(0, str(Path(__file__).parent))
 from notebooks import protocol_notebook  # noqa: E402
 from shared_data import REPO, WEBDATA, webdata  # noqa: E402,F401
 from labs import lab_with_workers  # noqa: E402
+from stacks import STACK, lab_environment  # noqa: E402
 
 import labkit  # noqa: E402
 
+
+def pytest_report_header() -> str:
+    return f"labkit test stack: {STACK} (LABKIT_TEST_STACK=embedded|scaleout)"
+
+
+@pytest.fixture(autouse=True)
+def _stack() -> Iterator[None]:
+    """Every lab a test opens itself lives on the chosen stack (a no-op for the embedded one)."""
+    with lab_environment():
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -20,4 +20,5 @@ def test_migrations_create_exactly_the_orm_schema(tmp_path: Path) -> None:
         tables = set(inspect(connection).get_table_names())
     assert diff == []
     assert {"users", "entities", "versions", "tags", "annotations", "protocol_interfaces", "datasets",
-            "experiments", "runs", "run_events", "outputs", "alembic_version"} <= tables
+            "experiments", "runs", "run_events", "outputs", "blobs", "version_files", "prediction_files",
+            "alembic_version"} <= tables

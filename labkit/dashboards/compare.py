@@ -7,7 +7,6 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import ipywidgets as w
 import matplotlib
@@ -20,7 +19,7 @@ import pandas as pd  # noqa: E402
 from ..errors import InvalidInput  # noqa: E402
 from ..lab import Lab  # noqa: E402
 from ..protocols.interface import Interface, PlotSpec  # noqa: E402
-from ..results import OutputData, Prediction  # noqa: E402
+from ..results import OutputData  # noqa: E402
 from . import queries  # noqa: E402
 from .common import Message, data_link, guarded, h2, header, html_table, page_box  # noqa: E402
 
@@ -130,7 +129,7 @@ class ComparisonPage:
             info = self.lab.status(run_id)
             if not info.results_path:
                 continue
-            prediction = Prediction(run_id, info.status, Path(info.results_path))
+            prediction = self.lab.prediction(run_id)
             self.series.append(Series(run_id, f"{info.model} v{info.model_version} ({run_id[:6]})",
                                       prediction.outputs))
         interface = self.lab.interface(self.protocol_pick.value)

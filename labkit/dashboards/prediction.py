@@ -88,8 +88,8 @@ class PredictionView:
         sections: list[w.Widget] = []
         if info.status == "failed" or info.failing_cell:
             sections.append(w.HTML(self._failure_html(info)))
-        if info.results_path and Path(info.results_path).exists():
-            sections += self._prediction_sections(Prediction(info.id, info.status, Path(info.results_path)))
+        if info.results_path:
+            sections += self._prediction_sections(self.lab.prediction(info.id))
         elif not info.done:
             sections.append(w.HTML('<div class="lk-muted">The prediction appears here when the run ends '
                                    '(this view updates itself).</div>'))
@@ -203,7 +203,7 @@ class PredictionView:
         info = self.info or self.lab.status(self.run_id)
         if not info.results_path:
             raise FileNotFoundError("this run stored no prediction")
-        data = archive_bytes(Path(info.results_path))
+        data = archive_bytes(self.lab.prediction(self.run_id).folder)
         self.archive_link.value = data_link(f"prediction-{self.run_id[:8]}.zip", data, "application/zip",
                                             f"prediction-{self.run_id[:8]}.zip ({len(data) // 1024} KiB)")
         return data

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -25,6 +27,7 @@ class WorkerProcess:
     name: str
     pid: int
     log: str
+    folder: str = ""  # the worker's own storage folder, when isolated from the lab's
 
 
 def worker_command(name: str, queues: str, concurrency: int = 1) -> list[str]:
@@ -47,10 +50,7 @@ class EmbeddedWorkers:
         self.state_file = settings.root / STATE_FILE
 
     def running(self) -> list[WorkerProcess]:
-        if not self.state_file.exists():
-            return []
-        entries = [WorkerProcess(**e) for e in json.loads(self.state_file.read_text())]
-        return [e for e in entries if _alive(e.pid)]
+        return [e for e in self._recorded() if _alive(e.pid)]
 
     def start(self, count: int | None = None, *, beat: bool = True) -> list[WorkerProcess]:
         """Start ``count`` workers (default: the lab's setting) unless they already run."""
@@ -69,10 +69,14 @@ class EmbeddedWorkers:
             commands.append(("beat", beat_command(self.settings.root / "celerybeat-schedule")))
         for name, command in commands:
             log = self.settings.logs / f"{name}.log"
+            folder, cwd, worker_env = "", self.settings.root, env
+            if self.settings.isolate_workers and name != "beat":
+                folder = tempfile.mkdtemp(prefix=f"labkit-{name}-")
+                cwd, worker_env = Path(folder), {**env, **_isolated(folder)}
             with open(log, "wb") as out:
-                proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env,
-                                        cwd=self.settings.root, start_new_session=True)
-            started.append(WorkerProcess(name, proc.pid, str(log)))
+                proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=worker_env,
+                                        cwd=cwd, start_new_session=True)
+            started.append(WorkerProcess(name, proc.pid, str(log), folder))
         self.state_file.write_text(json.dumps([w.__dict__ for w in started], indent=1))
         return started
 
@@ -93,7 +97,15 @@ class EmbeddedWorkers:
             except psutil.NoSuchProcess:
                 pass
         psutil.wait_procs(alive, timeout=5)
+        for w in self._recorded():
+            if w.folder:
+                shutil.rmtree(w.folder, ignore_errors=True)
         self.state_file.unlink(missing_ok=True)
+
+    def _recorded(self) -> list[WorkerProcess]:
+        if not self.state_file.exists():
+            return []
+        return [WorkerProcess(**e) for e in json.loads(self.state_file.read_text())]
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until every started worker logs that it is ready to take tasks."""
@@ -113,6 +125,12 @@ def settings_environment(settings: Settings) -> dict[str, str]:
         if f.name != "root":
             env[f"LABKIT_{f.name.upper()}"] = str(getattr(settings, f.name))
     return env
+
+
+def _isolated(folder: str) -> dict[str, str]:
+    """Environment of a worker that shares only the database and the broker with its lab: its own
+    lab folder and storage (scratch and results before delivery)."""
+    return {"LABKIT_LAB": folder, "LABKIT_STORAGE_ROOT": folder}
 
 
 def _alive(pid: int) -> bool:

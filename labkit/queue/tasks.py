@@ -27,7 +27,7 @@ def register(app: Celery, settings: Settings) -> None:
         try:
             for run_id in claims.stale_runs(db, settings.stale_after):
                 if claims.requeue(db, run_id, "its worker was lost; queued again"):
-                    send_run(app, settings, run_id)
+                    send_run(app, settings, run_id, claims.queue_of(db, run_id))
                     requeued.append(run_id)
         finally:
             db.dispose()

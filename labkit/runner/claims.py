@@ -123,3 +123,9 @@ def requeue(db: Database, run_id: str, reason: str) -> bool:
             return False
         s.add(orm.RunEvent(run_id=run_id, status=status, attempt=run.attempt, detail=detail))
         return status == "queued"
+
+
+def queue_of(db: Database, run_id: str) -> str | None:
+    """The queue a run was submitted to, so a re-queued run goes back to the same kind of worker."""
+    with db.session() as s:
+        return s.scalar(select(orm.Run.queue).where(orm.Run.id == run_id))

@@ -14,14 +14,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import psutil
 import yaml
 
 from ..config import Settings
 from ..protocols import Interface, compatibility
-from ..store import orm
+from ..results.store import prediction_path
+from ..store import blobs, orm
 from ..store.db import Database
 from ..store.entities import EntityStore, version_info
 from . import claims
@@ -97,8 +97,8 @@ def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> s
     plan = _plan(db, store, claim.run_id)
     scratch = settings.scratch / f"{claim.run_id}-{claim.attempt}"
     shutil.rmtree(scratch, ignore_errors=True)
-    model_path = store.export(plan.model, scratch / "model")
-    notebook_in = store.export(plan.protocol, scratch / "protocol")
+    model_path = store.fetch(plan.model, scratch / "model")
+    notebook_in = store.fetch(plan.protocol, scratch / "protocol")
     output_dir = scratch / "outputs"
     output_dir.mkdir(parents=True)
 
@@ -132,15 +132,17 @@ def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> s
     timings["collect_s"] = round(time.monotonic() - t_exec, 3)
     timings["total_s"] = round(time.monotonic() - t0, 3)
     (results_dir / "timings.json").write_text(json.dumps(timings, indent=1))
-    with db.session() as s:
+    with db.session() as s:  # delivered through the database: the lab may be on another machine
         for o in collected.outputs:
             s.add(orm.Output(run_id=claim.run_id, **o))
+        blobs.record_prediction_files(s, claim.run_id, blobs.tree_of_folder(results_dir))
     if not claims.finish(db, claim, collected.status, error=collected.error,
-                         failing_cell=collected.failing_cell, results_path=str(results_dir),
+                         failing_cell=collected.failing_cell, results_path=prediction_path(claim.run_id),
                          timings=timings):
         log.warning("run %s attempt %s lost ownership; its results were not recorded", *claim.__dict__.values())
         with db.session() as s:
             s.query(orm.Output).filter(orm.Output.run_id == claim.run_id).delete()
+            s.query(orm.PredictionFile).filter(orm.PredictionFile.run_id == claim.run_id).delete()
         return "skipped"
     shutil.rmtree(scratch, ignore_errors=True)
     return collected.status

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..errors import InvalidInput, NotFound, StaleVersion
-from . import orm
+from . import blobs, orm
 from .db import Database
 from .kinds import MAIN_SUFFIX, DatasetColumns, check_kind, describe
 from .repos import MAX_FILE_BYTES, EntityRepository, check_file_name, check_tag_name
@@ -122,6 +122,7 @@ class EntityStore:
                 session.add(version)
                 session.flush()
                 _record_metadata(session, kind, version, described, protocol_entity)
+                blobs.record_version_files(session, version.id, self._commit_tree(repo, commit.sha))
                 session.commit()
             except BaseException:
                 session.rollback()
@@ -175,9 +176,31 @@ class EntityStore:
         return self.repository(kind, name).read(v.commit, file or v.main_file)
 
     def export(self, version: VersionInfo, dest: Path) -> Path:
-        """Write a version's files into ``dest``; return the path of its main file."""
+        """Write a version's files into ``dest`` from its git repository; return its main file."""
         self.repository(version.kind, version.entity).export(version.commit, dest)
         return dest / version.main_file
+
+    def fetch(self, version: VersionInfo, dest: Path) -> Path:
+        """Write a version's files into ``dest`` from the database alone (what a worker on another
+        machine does: it has no access to the repositories); return the path of its main file."""
+        with self.db.session() as session:
+            files = blobs.version_files(session, version.id)
+        if not files:
+            raise NotFound(f"the files of {version.label} are not in the database; submit the run "
+                           "again from the lab, which records them before queueing it")
+        blobs.write_tree(files, dest)
+        return dest / version.main_file
+
+    def ensure_recorded(self, version: VersionInfo) -> None:
+        """Record a version's files in the database if an older labkit saved it without them."""
+        with self.db.session() as session:
+            if not blobs.has_version_files(session, version.id):
+                repo = self.repository(version.kind, version.entity)
+                blobs.record_version_files(session, version.id, self._commit_tree(repo, version.commit))
+
+    @staticmethod
+    def _commit_tree(repo: EntityRepository, sha: str) -> dict[str, bytes]:
+        return {name: repo.read(sha, name) for name in repo.files(sha)}
 
     def annotations(self, name: str, ref: str | int = LATEST) -> list[orm.Annotation]:
         with self.db.session() as session:
