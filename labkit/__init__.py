@@ -7,11 +7,11 @@
     run = lab.run("tt06", "steady_pacing")
 """
 from .config import Settings, load_settings
-from .errors import Incompatible, InvalidInput, LabkitError, NotFound, StaleVersion
+from .errors import Forbidden, Incompatible, InvalidInput, LabkitError, NotFound, StaleVersion
 from .experiments import RunInfo
 from .lab import Lab, SaveResult
 from .results import OutputData, Prediction
 
-__all__ = ["Incompatible", "InvalidInput", "Lab", "LabkitError", "NotFound", "OutputData", "Prediction",
+__all__ = ["Forbidden", "Incompatible", "InvalidInput", "Lab", "LabkitError", "NotFound", "OutputData", "Prediction",
            "RunInfo", "SaveResult", "Settings", "StaleVersion", "load_settings"]
 __version__ = "0.1.0"

@@ -19,3 +19,7 @@ class StaleVersion(LabkitError):
 
 class Incompatible(LabkitError):
     """A protocol needs ontology terms that a model does not annotate."""
+
+
+class Forbidden(LabkitError, PermissionError):
+    """The user may see this entity or run but may not do what was asked (edit, share, moderate)."""

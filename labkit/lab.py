@@ -1,9 +1,10 @@
 """``Lab``: the one object a scientist uses, in JupyterLab or through the CLI."""
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,14 @@ class Lab:
             (root / CONFIG_FILE).write_text("[labkit]\n# database_url, broker_url, result_backend, storage_root,\n"
                                             "# workers, run_time_limit: see docs/configuration.md\n")
         return cls(load_settings(root, **overrides))
+
+    def as_user(self, user: str) -> "Lab":
+        """The same lab seen and used by ``user`` (a web request's identity, say): it shares this
+        lab's database, store and queue, and everything it does is done, and checked, as ``user``."""
+        view = copy.copy(self)
+        view.settings = replace(self.settings, user=user)
+        view.experiments = Experiments(view.settings, self.db, self.store, self.celery)
+        return view
 
     def close(self) -> None:
         self.db.dispose()
