@@ -216,13 +216,15 @@ def _parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--protocol-version", default="latest")
 @click.option("--wait/--no-wait", default=False, help="Wait for the run to end.")
 @click.option("--timeout", type=float, default=None)
+@click.option("--queue", default=None, help="Send the run to this queue (e.g. 'long', served by "
+              "`labkit worker --queues long`) instead of the lab's default queue.")
 @click.pass_context
 def run(ctx: click.Context, model: str, protocol: str, params: tuple[str, ...], model_version: str,
-        protocol_version: str, wait: bool, timeout: float | None) -> None:
+        protocol_version: str, wait: bool, timeout: float | None, queue: str | None) -> None:
     """Queue PROTOCOL on MODEL (needs running workers: `labkit workers start`)."""
     lab = _lab(ctx)
     info = lab.run(model, protocol, _parse_params(params), model_version=model_version,
-                   protocol_version=protocol_version)
+                   protocol_version=protocol_version, queue=queue)
     if wait:
         info = _wait_with_progress(lab, [info], timeout)[0]
     _echo_run(info)
