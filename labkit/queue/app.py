@@ -29,6 +29,10 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule={"reap-stale-runs": {"task": REAP_STALE_RUNS,
                                            "schedule": max(settings.stale_after / 3, 1.0)}},
     )
+    if not settings.broker_url.startswith("sqla+"):
+        # task events for monitors (Flower, `celery events`); kombu's SQL transport has no fan-out
+        app.conf.worker_send_task_events = True
+        app.conf.task_send_sent_event = True
     if settings.broker_url.startswith("sqla+sqlite"):
         # kombu hands these to SQLAlchemy's create_engine: wait for SQLite's lock instead of failing
         app.conf.broker_transport_options = {"connect_args": {"timeout": 60}}
