@@ -49,7 +49,7 @@ def test_a_broken_reference_file_is_refused(tmp_path: Path) -> None:
     ("apd", 50.0, 51.9, 52.1),           # 2 ms floor
     ("normalised", -0.5, -0.519, -0.521),
     ("voltage", -85.0, -85.49, -85.51),
-    ("count", 1000.0, 1099.0, 1101.0),
+    ("count", 500.0, 549.0, 551.0),
     ("slope", 1.0, 1.069, 1.071),
 ])
 def test_tolerances(kind: str, ref: float, ok: float, bad: float) -> None:
@@ -69,6 +69,18 @@ def test_shape_mismatch_nan_and_transpose() -> None:
     result = compare(np.zeros(5), np.zeros(6), "apd")
     assert not result.passed and "shape" in result.note
     assert not compare(np.array([np.nan]), np.array([1.0]), "apd").passed
+    assert not compare(np.array([1.0]), np.array([np.nan]), "apd").passed
+    both = compare(np.array([np.nan, 2.0]), np.array([np.nan, 2.0]), "normalised")
+    assert both.passed and "reference has NaN too" in both.note  # the Web Lab's harness: NaN == NaN
+    assert not compare(np.array([np.nan, 2.5]), np.array([np.nan, 2.0]), "normalised").passed
     ref = np.arange(6.0).reshape(2, 3)
     assert compare(ref.T.copy(), ref, "apd").passed
     assert compare(np.zeros(4).reshape(4, 1), np.zeros(4), "apd").passed
+
+
+def test_a_reference_count_at_the_harness_cap_means_no_steady_state_within_1000_paces() -> None:
+    capped = compare(np.array([4252.0]), np.array([1000.0]), "count")
+    assert capped.passed and "capped" in capped.note
+    assert not compare(np.array([640.0]), np.array([1000.0]), "count").passed  # we settled, they did not
+    assert not compare(np.array([4252.0]), np.array([2640.0]), "count").passed  # only the cap is special
+    assert not compare(np.array([1200.0]), np.array([999.0]), "count").passed
