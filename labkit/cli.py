@@ -96,18 +96,21 @@ def init(ctx: click.Context) -> None:
 @click.option("--tag", help="Tag the new version with this name.")
 @click.option("--protocol", help="For a dataset: the protocol whose outputs it measures.")
 @click.option("--run", "run_planned", is_flag=True, help="Also run the experiments this version implies.")
+@click.option("--visibility", type=click.Choice(["private", "public"]), default=None,
+              help="Who may read the new version (default: the lab's default_visibility, normally private).")
 @click.pass_context
 def add(ctx: click.Context, kind: str, file: str, name: str | None, message: str, parent: str | None,
-        tag: str | None, protocol: str | None, run_planned: bool) -> None:
+        tag: str | None, protocol: str | None, run_planned: bool, visibility: str | None) -> None:
     """Add a model (.cellml), protocol (.ipynb) or dataset (.csv), or a new version of one."""
     lab = _lab(ctx)
     if kind == "dataset":
         if not protocol:
             raise click.UsageError("a dataset needs --protocol NAME")
-        saved = lab.add_dataset(file, protocol=protocol, name=name, message=message, parent=parent, tag=tag)
+        saved = lab.add_dataset(file, protocol=protocol, name=name, message=message, parent=parent, tag=tag,
+                                visibility=visibility)
     else:
         adder = lab.add_model if kind == "model" else lab.add_protocol
-        saved = adder(file, name=name, message=message, parent=parent, tag=tag)
+        saved = adder(file, name=name, message=message, parent=parent, tag=tag, visibility=visibility)
     click.echo(f"saved {saved.version.label}")
     if saved.planned:
         click.echo(f"{len(saved.planned)} experiment(s) implied: "
@@ -136,7 +139,8 @@ def versions(ctx: click.Context, kind: str, name: str) -> None:
     """List every version of an entity."""
     for v in _lab(ctx).versions(kind, name):
         tags = f" [{', '.join(v.tags)}]" if v.tags else ""
-        click.echo(f"v{v.number}  {v.commit}  {v.created_at:%Y-%m-%d %H:%M}  {v.author}  {v.message.strip()}{tags}")
+        click.echo(f"v{v.number}  {v.commit}  {v.created_at:%Y-%m-%d %H:%M}  {v.visibility:<9}  {v.author}  "
+                   f"{v.message.strip()}{tags}")
 
 
 @main.command()
@@ -287,6 +291,78 @@ def show(ctx: click.Context, run_id: str) -> None:
 def cancel(ctx: click.Context, run_id: str) -> None:
     """Cancel a queued or running run."""
     _echo_run(_lab(ctx).cancel(run_id))
+
+
+@main.group()
+def user() -> None:
+    """The lab's users and moderators (for its operator or a moderator)."""
+
+
+@user.command("add")
+@click.argument("name")
+@click.option("--moderator/--not-moderator", default=False,
+              help="May grant the 'moderated' visibility (and read everything).")
+@click.pass_context
+def user_add(ctx: click.Context, name: str, moderator: bool) -> None:
+    """Add user NAME, or change whether NAME is a moderator."""
+    _lab(ctx.parent).add_user(name, moderator=moderator)
+    click.echo(f"user {name}" + (" (moderator)" if moderator else ""))
+
+
+@user.command("list")
+@click.pass_context
+def user_list(ctx: click.Context) -> None:
+    for name, moderator in _lab(ctx.parent).users():
+        click.echo(name + ("  (moderator)" if moderator else ""))
+
+
+@main.group()
+def token() -> None:
+    """API tokens for the lab's REST API."""
+
+
+@token.command("create")
+@click.argument("name")
+@click.pass_context
+def token_create(ctx: click.Context, name: str) -> None:
+    """Create an API token for user NAME and print it (once: only its hash is kept)."""
+    click.echo(_lab(ctx.parent).create_token(name))
+
+
+@token.command("revoke")
+@click.argument("name")
+@click.pass_context
+def token_revoke(ctx: click.Context, name: str) -> None:
+    """Revoke every API token of user NAME."""
+    click.echo(f"revoked {_lab(ctx.parent).revoke_tokens(name)} token(s) of {name}")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["model", "protocol", "dataset"]))
+@click.argument("name")
+@click.argument("ref")
+@click.argument("level", type=click.Choice(["private", "public", "moderated"]))
+@click.pass_context
+def visibility(ctx: click.Context, kind: str, name: str, ref: str, level: str) -> None:
+    """Set who may read version REF of an entity: private (owner and collaborators), public, or
+    moderated (public and endorsed; a moderator only)."""
+    click.echo(f"{_lab(ctx).set_visibility(kind, name, ref, level).label} is now {level}")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["model", "protocol", "dataset"]))
+@click.argument("name")
+@click.argument("collaborator", required=False)
+@click.option("--remove", is_flag=True, help="Stop sharing with COLLABORATOR.")
+@click.pass_context
+def share(ctx: click.Context, kind: str, name: str, collaborator: str | None, remove: bool) -> None:
+    """Share an entity with COLLABORATOR (may read every version, add versions and tag); the owner
+    only. Without COLLABORATOR: show the owner and collaborators."""
+    lab = _lab(ctx)
+    if collaborator:
+        (lab.unshare if remove else lab.share)(kind, name, collaborator)
+    owner, collaborators = lab.collaborators(kind, name)
+    click.echo(f"{kind} {name}: owner {owner}; collaborators: {', '.join(collaborators) or 'none'}")
 
 
 @main.group()

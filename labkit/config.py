@@ -36,7 +36,8 @@ class Settings:
     heartbeat_interval: float = 1.0
     stale_after: float = 15.0
     default_queue: str = "labkit"
-    user: str = ""
+    user: str = ""  # who this lab acts for; default: $JUPYTERHUB_USER, then $USER
+    default_visibility: str = "private"  # of new versions: "private" (owner and collaborators) or "public"
     read_only: bool = False
     isolate_workers: bool = False  # workers labkit starts get folders of their own, as on other machines
 
@@ -141,7 +142,11 @@ def _with_embedded_defaults(s: Settings) -> Settings:
     database = s.database_url or f"sqlite:///{s.root / 'labkit.sqlite'}"
     broker = s.broker_url or f"sqla+sqlite:///{s.root / 'broker.sqlite'}"
     backend = s.result_backend or f"db+sqlite:///{s.root / 'celery-results.sqlite'}"
-    user = s.user or os.environ.get("USER") or "scientist"
+    # A JupyterHub single-user server knows who its user is; elsewhere the login name is the identity.
+    user = s.user or os.environ.get("JUPYTERHUB_USER") or os.environ.get("USER") or "scientist"
+    if s.default_visibility not in ("private", "public"):
+        raise ConfigError(f"default_visibility must be 'private' or 'public', not {s.default_visibility!r} "
+                          "('moderated' is granted by a moderator, one version at a time)")
     if s.workers < 0:
         raise ConfigError("workers must be 0 or more")
     for name in ("run_time_limit", "heartbeat_interval", "stale_after"):

@@ -1,5 +1,9 @@
 """Experiments and runs: plan, submit (through Celery), watch, cancel. The run row is created and
-its status decided before any message is sent, so the database is always the truth."""
+its status decided before any message is sent, so the database is always the truth.
+
+Everything here acts for ``settings.user`` and asks ``labkit.access``: a run is visible only to who
+may read both its model version and its protocol version, and a hidden run looks like a missing one.
+"""
 from __future__ import annotations
 
 import time
@@ -13,8 +17,9 @@ from celery import Celery
 from sqlalchemy import select, update
 from sqlalchemy.orm import aliased, selectinload
 
+from . import access
 from .config import Settings
-from .errors import InvalidInput, NotFound
+from .errors import InvalidInput
 from .protocols import Compatibility, Interface, compatibility
 from .queue.tasks import send_run
 from .runner.claims import FINAL
@@ -41,6 +46,8 @@ class RunInfo:
     missing_terms: tuple[str, ...]
     results_path: str | None
     history: tuple[tuple[str, int, datetime, str], ...]
+    created_by: str = ""
+    visibility: str = orm.PRIVATE  # the more restricted of its model's and its protocol's
 
     @property
     def done(self) -> bool:
@@ -61,7 +68,8 @@ def run_info(run: orm.Run) -> RunInfo:
                    e.protocol_version.entity.name, e.protocol_version.number, run.status, run.attempt,
                    dict(run.parameters), run.created_at, run.started_at, run.finished_at, run.error,
                    run.failing_cell, tuple(run.missing_terms or ()), run.results_path,
-                   tuple((ev.status, ev.attempt, ev.at, ev.detail) for ev in run.events))
+                   tuple((ev.status, ev.attempt, ev.at, ev.detail) for ev in run.events), run.created_by,
+                   access.run_visibility(e.model_version.visibility, e.protocol_version.visibility))
 
 
 @dataclass(frozen=True)
@@ -71,8 +79,14 @@ class PlannedExperiment:
 
 
 class Experiments:
+    """The runs ``settings.user`` may see and start."""
+
     def __init__(self, settings: Settings, db: Database, store: EntityStore, celery: Celery) -> None:
         self.settings, self.db, self.store, self.celery = settings, db, store, celery
+
+    @property
+    def user(self) -> str:
+        return self.settings.user
 
     def compatibility(self, model: VersionInfo, protocol: VersionInfo) -> Compatibility:
         return compatibility(Interface.from_json(self.store.interface(protocol.id)), self.store.terms(model.id))
@@ -82,16 +96,21 @@ class Experiments:
         every compatible partner."""
         partner_kind = "protocol" if version.kind == "model" else "model"
         planned = []
-        for name in self.store.names(partner_kind):
-            partner = self.store.version(partner_kind, name)
+        for name in self.store.names(partner_kind, user=self.user):
+            partner = self.store.version(partner_kind, name, user=self.user)
             model, protocol = (version, partner) if version.kind == "model" else (partner, version)
             if self.compatibility(model, protocol).compatible:
                 planned.append(PlannedExperiment(model, protocol))
         return planned
 
     def submit(self, model: VersionInfo, protocol: VersionInfo, parameters: dict[str, Any] | None = None,
-               *, user: str = "", queue: str | None = None) -> RunInfo:
-        """Create a run; queue it, or mark it inapplicable at once if the model lacks required terms."""
+               *, queue: str | None = None) -> RunInfo:
+        """Create a run; queue it, or mark it inapplicable at once if the model lacks required terms.
+        Anyone who may read both versions may run them."""
+        with self.db.session() as s:
+            for version in (model, protocol):
+                if not access.can_read_version(s, self.user, version.id):
+                    raise access.entity_not_found(version.kind, version.entity)
         interface = Interface.from_json(self.store.interface(protocol.id))
         parameters = dict(parameters or {})
         unknown = sorted(set(parameters) - set(interface.parameters))
@@ -113,7 +132,7 @@ class Experiments:
                 s.flush()
             run = orm.Run(id=run_id, experiment_id=experiment.id, parameters=parameters, status=status,
                           time_limit=interface.time_limit or self.settings.run_time_limit,
-                          queue=queue or self.settings.default_queue, created_by=user,
+                          queue=queue or self.settings.default_queue, created_by=self.user,
                           missing_terms=list(compat.missing_required),
                           error=None if compat.compatible else compat.explain())
             s.add(run)
@@ -124,10 +143,7 @@ class Experiments:
 
     def get(self, run_id: str) -> RunInfo:
         with self.db.session() as s:
-            run = s.get(orm.Run, run_id)
-            if run is None:
-                raise NotFound(f"there is no run {run_id!r}; `labkit runs` lists them")
-            return run_info(run)
+            return run_info(access.readable_run(s, self.user, run_id))
 
     def list(self, *, status: str | None = None, model: str | None = None,
              protocol: str | None = None) -> list[RunInfo]:
@@ -147,14 +163,15 @@ class Experiments:
         if protocol is not None:
             query = query.where(protocol_entity.name == protocol)
         with self.db.session() as s:  # filtered in SQL and loaded in a few queries, not one per run
+            query = query.where(access.run_readable(self.user))
             return [run_info(r) for r in s.scalars(query)]
 
     def cancel(self, run_id: str) -> RunInfo:
-        """Cancel a queued run at once; ask a running one to stop (its worker kills the kernel)."""
+        """Cancel a queued run at once; ask a running one to stop (its worker kills the kernel). Only
+        who started it, the model's owner or a moderator may."""
         with self.db.session() as s:
-            run = s.get(orm.Run, run_id)
-            if run is None:
-                raise NotFound(f"there is no run {run_id!r}")
+            run = access.readable_run(s, self.user, run_id)
+            access.require_may_cancel(access.viewer(s, self.user), run)
             if run.status == "queued":
                 done = s.execute(update(orm.Run).where(orm.Run.id == run_id, orm.Run.status == "queued")
                                  .values(status="cancelled", cancel_requested=True)).rowcount

@@ -1,4 +1,8 @@
-"""``Lab``: the one object a scientist uses, in JupyterLab or through the CLI."""
+"""``Lab``: the one object a scientist uses, in JupyterLab or through the CLI.
+
+A lab acts for one user (``settings.user``; ``as_user`` gives a view acting for another). Every
+method reads and writes through ``labkit.access``: what that user may not read does not exist for
+them, and what they may not change raises Forbidden (docs/permissions.md)."""
 from __future__ import annotations
 
 import copy
@@ -8,14 +12,18 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
+from . import access
 from .config import CONFIG_FILE, Settings, load_settings
-from .errors import InvalidInput
+from .errors import Forbidden, InvalidInput
 from .experiments import Experiments, PlannedExperiment, RunInfo
 from .protocols import Compatibility, Interface
 from .queue import EmbeddedWorkers, make_celery
 from .queue.app import declare_queues
 from .results import Prediction
 from .results.store import prediction_folder
+from .store import orm
 from .store.db import Database
 from .store.entities import LATEST, EntityStore, VersionInfo
 
@@ -35,6 +43,9 @@ class Lab:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Whoever opens the lab folder (a notebook, the CLI) operates it and may manage its users;
+        # an ``as_user`` view (a web request) may do so only if its user is a moderator.
+        self.is_operator = True
         for folder in (settings.repositories, settings.results, settings.scratch, settings.logs):
             folder.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.database_url)
@@ -58,7 +69,8 @@ class Lab:
         """The same lab seen and used by ``user`` (a web request's identity, say): it shares this
         lab's database, store and queue, and everything it does is done, and checked, as ``user``."""
         view = copy.copy(self)
-        view.settings = replace(self.settings, user=user)
+        view.settings = replace(self.settings, user=access.check_user_name(user))
+        view.is_operator = False
         view.experiments = Experiments(view.settings, self.db, self.store, self.celery)
         return view
 
@@ -72,8 +84,14 @@ class Lab:
         self.close()
 
     # -- entities --------------------------------------------------------------------------------
+    @property
+    def user(self) -> str:
+        """The user this lab acts for."""
+        return self.settings.user
+
     def _save(self, kind: str, source: str | os.PathLike | dict[str, bytes], name: str | None,
-              message: str, parent: str | None, tag: str | None, protocol: str | None = None) -> SaveResult:
+              message: str, parent: str | None, tag: str | None, protocol: str | None = None,
+              visibility: str | None = None) -> SaveResult:
         if isinstance(source, dict):
             files, main = source, None
             if not name:
@@ -85,60 +103,126 @@ class Lab:
             files, main = {path.name: path.read_bytes()}, path.name
             name = name or path.stem
         if tag:
-            self.store.check_tag(kind, name, tag)  # refuse a bad tag before saving anything
-        version = self.store.save(kind, name, files, author=self.settings.user, message=message,
-                                  main_file=main, parent=parent, protocol=protocol)
+            self.store.check_tag(kind, name, tag, user=self.user)  # refuse a bad tag before saving anything
+        version = self.store.save(kind, name, files, author=self.user, message=message,
+                                  main_file=main, parent=parent, protocol=protocol,
+                                  visibility=visibility or self.settings.default_visibility)
         if tag:
-            version = self.store.tag(kind, version.entity, version.number, tag)
+            version = self.store.tag(kind, version.entity, version.number, tag, user=self.user)
         planned = self.experiments.plan_for(version) if kind in ("model", "protocol") else []
         return SaveResult(version, planned)
 
     def add_model(self, source: str | os.PathLike | dict[str, bytes], *, name: str | None = None,
-                  message: str = "", parent: str | None = None, tag: str | None = None) -> SaveResult:
-        """Add a CellML model (or a new version of one); it is checked and its annotations indexed."""
-        return self._save("model", source, name, message, parent, tag)
+                  message: str = "", parent: str | None = None, tag: str | None = None,
+                  visibility: str | None = None) -> SaveResult:
+        """Add a CellML model (or a new version of one); it is checked and its annotations indexed.
+        ``visibility``: private or public (default: the lab's ``default_visibility``)."""
+        return self._save("model", source, name, message, parent, tag, visibility=visibility)
 
     def add_protocol(self, source: str | os.PathLike | dict[str, bytes], *, name: str | None = None,
-                     message: str = "", parent: str | None = None, tag: str | None = None) -> SaveResult:
+                     message: str = "", parent: str | None = None, tag: str | None = None,
+                     visibility: str | None = None) -> SaveResult:
         """Add a protocol notebook (or a new version); it must pass the protocol check."""
-        return self._save("protocol", source, name, message, parent, tag)
+        return self._save("protocol", source, name, message, parent, tag, visibility=visibility)
 
     def add_dataset(self, source: str | os.PathLike | dict[str, bytes], *, protocol: str,
                     name: str | None = None, message: str = "", parent: str | None = None,
-                    tag: str | None = None) -> SaveResult:
+                    tag: str | None = None, visibility: str | None = None) -> SaveResult:
         """Add a CSV data set (``name (units)`` headers) measuring ``protocol``'s outputs."""
-        return self._save("dataset", source, name, message, parent, tag, protocol=protocol)
+        return self._save("dataset", source, name, message, parent, tag, protocol=protocol, visibility=visibility)
 
     def names(self, kind: str) -> list[str]:
-        return self.store.names(kind)
+        return self.store.names(kind, user=self.user)
 
     def versions(self, kind: str, name: str) -> list[VersionInfo]:
-        return self.store.versions(kind, name)
+        return self.store.versions(kind, name, user=self.user)
 
     def version(self, kind: str, name: str, ref: Ref = LATEST) -> VersionInfo:
-        return self.store.version(kind, name, ref)
+        return self.store.version(kind, name, ref, user=self.user)
 
     def tag(self, kind: str, name: str, ref: Ref, tag: str) -> VersionInfo:
-        return self.store.tag(kind, name, ref, tag)
+        return self.store.tag(kind, name, ref, tag, user=self.user)
 
     def files(self, kind: str, name: str, ref: Ref = LATEST) -> list[str]:
-        return self.store.files(kind, name, ref)
+        return self.store.files(kind, name, ref, user=self.user)
 
     def read_file(self, kind: str, name: str, ref: Ref = LATEST, file: str | None = None) -> bytes:
-        return self.store.read(kind, name, ref, file)
+        return self.store.read(kind, name, ref, file, user=self.user)
 
     def annotations(self, model: str, ref: Ref = LATEST) -> dict[str, str]:
         """oxmeta term -> ``component.variable`` for a model version."""
-        return {a.term: f"{a.component}.{a.variable}" for a in self.store.annotations(model, ref)}
+        return {a.term: f"{a.component}.{a.variable}" for a in self.store.annotations(model, ref, user=self.user)}
 
     def models_with_term(self, term: str) -> list[str]:
-        return self.store.models_with_term(term)
+        return self.store.models_with_term(term, user=self.user)
 
     def interface(self, protocol: str, ref: Ref = LATEST) -> Interface:
         return Interface.from_json(self.store.interface(self.version("protocol", protocol, ref).id))
 
     def dataset(self, name: str, ref: Ref = LATEST) -> dict[str, Any]:
-        return self.store.dataset(name, ref)
+        return self.store.dataset(name, ref, user=self.user)
+
+    # -- users, sharing and visibility (rules: labkit/access/policy.py) --------------------------
+    def set_visibility(self, kind: str, name: str, ref: Ref, visibility: str) -> VersionInfo:
+        """Make one version private or public (its owner), or moderated (a moderator only)."""
+        return self.store.set_visibility(kind, name, ref, visibility, user=self.user)
+
+    def share(self, kind: str, name: str, user: str) -> list[str]:
+        """Let ``user`` read every version of an entity, add versions and tag (the owner only);
+        returns its collaborators."""
+        return self.store.share(kind, name, user, user=self.user)
+
+    def unshare(self, kind: str, name: str, user: str) -> list[str]:
+        return self.store.unshare(kind, name, user, user=self.user)
+
+    def collaborators(self, kind: str, name: str) -> tuple[str, list[str]]:
+        """(owner, collaborators) of an entity."""
+        return self.store.collaborators(kind, name, user=self.user)
+
+    def _require_admin(self, action: str) -> None:
+        """Managing users is for the lab's operator (who opened its folder) or a moderator."""
+        if self.is_operator:
+            return
+        with self.db.session() as s:
+            if not access.viewer(s, self.user).moderator:
+                raise Forbidden(f"only a moderator may {action}; {self.user} is not one")
+
+    def add_user(self, name: str, *, moderator: bool = False) -> str:
+        """Add a user (or change whether an existing one is a moderator); returns the name."""
+        self._require_admin("add users or name moderators")
+        with self.db.session() as s:
+            access.get_or_create_user(s, name).is_moderator = moderator
+        return name
+
+    def users(self) -> list[tuple[str, bool]]:
+        """(name, is moderator) of every user."""
+        self._require_admin("list users")
+        with self.db.session() as s:
+            return [(n, bool(m)) for n, m in
+                    s.execute(select(orm.User.name, orm.User.is_moderator).order_by(orm.User.name))]
+
+    def create_token(self, user: str | None = None) -> str:
+        """A new API token for ``user`` (default: this lab's user); shown once, only its hash is kept.
+        Users may create their own tokens; tokens for others need the operator or a moderator."""
+        user = user or self.user
+        if user != self.user:
+            self._require_admin(f"create a token for {user}")
+        with self.db.session() as s:
+            return access.create_token(s, user)
+
+    def revoke_tokens(self, user: str | None = None) -> int:
+        """Revoke every token of ``user`` (default: this lab's user); returns how many."""
+        user = user or self.user
+        if user != self.user:
+            self._require_admin(f"revoke the tokens of {user}")
+        with self.db.session() as s:
+            return access.revoke_tokens(s, user)
+
+    def user_for_token(self, token: str) -> str:
+        """The user a token belongs to (raises access.InvalidToken, a Forbidden, if none): a web
+        request then acts through ``lab.as_user(lab.user_for_token(token))``."""
+        with self.db.session() as s:
+            return access.user_for_token(s, token)
 
     # -- experiments -----------------------------------------------------------------------------
     def compatibility(self, model: str, protocol: str, model_version: Ref = LATEST,
@@ -151,7 +235,7 @@ class Lab:
         """Queue one protocol version on one model version."""
         return self.experiments.submit(self.version("model", model, model_version),
                                        self.version("protocol", protocol, protocol_version),
-                                       parameters, user=self.settings.user, queue=queue)
+                                       parameters, queue=queue)
 
     def run_matrix(self, models: Iterable[str] | None = None, protocols: Iterable[str] | None = None,
                    *, only_compatible: bool = True) -> list[RunInfo]:
@@ -165,7 +249,7 @@ class Lab:
         return runs
 
     def run_planned(self, saved: SaveResult) -> list[RunInfo]:
-        return [self.experiments.submit(p.model, p.protocol, user=self.settings.user) for p in saved.planned]
+        return [self.experiments.submit(p.model, p.protocol) for p in saved.planned]
 
     def status(self, run_id: str) -> RunInfo:
         return self.experiments.get(run_id)

@@ -150,7 +150,7 @@ ERRORS = [
     (("cat", "model", "nope"), "Error: there is no model called 'nope'"),
     (("annotations", "nope"), "Error: there is no model called 'nope'"),
     (("compat", "nope", "test"), "Error: there is no model called 'nope'"),
-    (("cat", "model", "tt06", "--version", "9"), "Error: model tt06 has no version '9'; it has v1..v2"),
+    (("cat", "model", "tt06", "--version", "9"), "Error: model tt06 has no version '9'; it has v1, v2"),
     (("cat", "model", "tt06", "--file", "notes.txt"), "Error: version "),
 ]
 

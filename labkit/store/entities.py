@@ -2,6 +2,11 @@
 
 A save is checked first (the kind's validation), then committed to git with a compare-and-swap on
 the branch, then recorded in the database; if the database refuses, the git branch is put back.
+
+Every method that names an entity acts for a user (``user=``) and asks ``labkit.access`` whether they
+may: an entity they may not read looks exactly like a missing one. The methods that take a version
+id (``interface``, ``terms``, ``fetch``, ``export``) are for code that already holds a checked version
+(or a worker, which runs what the lab queued).
 """
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from .. import access
 from ..errors import InvalidInput, NotFound, StaleVersion
 from . import blobs, orm
 from .db import Database
@@ -38,6 +44,7 @@ class VersionInfo:
     created_at: datetime
     main_file: str
     id: int
+    visibility: str = orm.PRIVATE
 
     @property
     def label(self) -> str:
@@ -46,7 +53,7 @@ class VersionInfo:
 
 def version_info(v: orm.Version) -> VersionInfo:
     return VersionInfo(v.entity.kind, v.entity.name, v.number, v.commit, tuple(t.name for t in v.tags),
-                       v.author, v.message, v.created_at, v.main_file, v.id)
+                       v.author, v.message, v.created_at, v.main_file, v.id, v.visibility)
 
 
 class EntityStore:
@@ -62,12 +69,18 @@ class EntityStore:
     # -- saving ---------------------------------------------------------------------------------
     def save(self, kind: str, name: str, files: dict[str, bytes], *, author: str, message: str = "",
              main_file: str | None = None, parent: str | None = None,
-             protocol: str | None = None) -> VersionInfo:
-        """Store ``files`` as a new version of ``kind``/``name`` (created if new).
+             protocol: str | None = None, visibility: str = orm.PRIVATE) -> VersionInfo:
+        """Store ``files`` as a new version of ``kind``/``name`` (created if new, owned by ``author``).
 
-        ``parent`` is the commit the user's change is based on; if another version was saved
-        since, the save is refused (StaleVersion) and nothing changes.
+        Only the owner and collaborators may add a version to an existing entity. ``parent`` is the
+        commit the user's change is based on; if another version was saved since, the save is
+        refused (StaleVersion) and nothing changes. ``visibility`` may not be "moderated" (only a
+        moderator grants that, afterwards).
         """
+        access.check_visibility(visibility)
+        if visibility == orm.MODERATED:
+            raise InvalidInput("a new version cannot be saved as moderated: save it public and ask a "
+                               "moderator to moderate it")
         check_kind(kind)
         name = check_file_name(name)
         if "/" in name or not files:
@@ -79,7 +92,10 @@ class EntityStore:
         if parent is not None and len(parent.strip()) < 4:
             raise InvalidInput(f"parent {parent!r} is not a commit: give at least 4 characters of its sha")
         with self.db.session() as session:
+            author_viewer = access.viewer(session, access.check_user_name(author))
             entity = self._entity(session, kind, name, missing_ok=True)
+            if entity is not None:
+                access.require_editor(session, author_viewer, entity)
             latest = entity.versions[-1] if entity and entity.versions else None
             if parent is not None and latest is not None and not latest.commit.startswith(parent):
                 raise StaleVersion(
@@ -101,8 +117,8 @@ class EntityStore:
             if kind == "dataset":
                 if not protocol:
                     raise InvalidInput("a data set must name the protocol whose outputs it measures")
-                protocol_entity = self._entity(session, "protocol", protocol)
-            user = _user(session, author)
+                protocol_entity = access.readable_entity(session, author, "protocol", protocol)
+            user = access.get_or_create_user(session, author)
             if entity is None:
                 entity = orm.Entity(kind=kind, name=name, owner=user)
                 session.add(entity)
@@ -118,7 +134,7 @@ class EntityStore:
             try:
                 version = orm.Version(entity=entity, number=(latest.number + 1) if latest else 1,
                                       commit=commit.sha, parent_commit=base, main_file=main,
-                                      message=commit.message, author=author)
+                                      message=commit.message, author=author, visibility=visibility)
                 session.add(version)
                 session.flush()
                 _record_metadata(session, kind, version, described, protocol_entity)
@@ -130,50 +146,103 @@ class EntityStore:
                 raise
             return version_info(version)
 
-    def check_tag(self, kind: str, name: str, tag: str) -> str:
-        """Refuse a tag that is malformed or already names a version of this entity."""
-        tag = check_tag_name(tag)
-        if tag == LATEST or _NUMBER_REF.fullmatch(tag):
-            raise InvalidInput(f"a tag cannot be {tag!r}: it would read as a version number or 'latest'")
+    def check_tag(self, kind: str, name: str, tag: str, *, user: str) -> str:
+        """Before saving: refuse a tag that is malformed or already names a version of this entity,
+        or a user who may not change the entity (the same refusal the save itself would give)."""
         with self.db.session() as session:
-            entity = self._entity(session, kind, name, missing_ok=True)
-            existing = None if entity is None else session.scalar(
-                select(orm.Tag).where(orm.Tag.entity_id == entity.id, orm.Tag.name == tag))
-            if existing is not None:
-                raise InvalidInput(f"{kind} {name} already has a tag {tag!r} (on v{existing.version.number})")
-        return tag
+            return self._check_tag(session, access.viewer(session, user), kind,
+                                   self._entity(session, kind, name, missing_ok=True), tag)
 
-    def tag(self, kind: str, name: str, ref: str, tag: str) -> VersionInfo:
-        tag = self.check_tag(kind, name, tag)
+    def tag(self, kind: str, name: str, ref: str | int, tag: str, *, user: str) -> VersionInfo:
+        """Name a version (the owner and collaborators only)."""
         with self.db.session() as session:
-            version = self._version(session, kind, name, ref)
+            version = self._version(session, kind, name, ref, user)
+            tag = self._check_tag(session, access.viewer(session, user), kind, version.entity, tag)
             session.add(orm.Tag(entity_id=version.entity_id, version=version, name=tag))
             self.repository(kind, name).tag(version.commit, tag)
             session.flush()
             return version_info(version)
 
+    def _check_tag(self, session: Session, viewer: access.Viewer, kind: str, entity: orm.Entity | None,
+                   tag: str) -> str:
+        tag = check_tag_name(tag)
+        if tag == LATEST or _NUMBER_REF.fullmatch(tag):
+            raise InvalidInput(f"a tag cannot be {tag!r}: it would read as a version number or 'latest'")
+        if entity is None:
+            return tag
+        access.require_editor(session, viewer, entity)
+        existing = session.scalar(select(orm.Tag).where(orm.Tag.entity_id == entity.id, orm.Tag.name == tag))
+        if existing is not None:
+            raise InvalidInput(f"{kind} {entity.name} already has a tag {tag!r} (on v{existing.version.number})")
+        return tag
+
     # -- reading --------------------------------------------------------------------------------
-    def names(self, kind: str) -> list[str]:
+    def names(self, kind: str, *, user: str) -> list[str]:
+        """The names of the entities of ``kind`` that ``user`` may read."""
         check_kind(kind)
         with self.db.session() as session:
-            return list(session.scalars(select(orm.Entity.name).where(orm.Entity.kind == kind)
+            return list(session.scalars(select(orm.Entity.name)
+                                        .where(orm.Entity.kind == kind, access.entity_readable(user))
                                         .order_by(orm.Entity.name)))
 
-    def versions(self, kind: str, name: str) -> list[VersionInfo]:
+    def versions(self, kind: str, name: str, *, user: str) -> list[VersionInfo]:
+        """The versions of an entity that ``user`` may read, oldest first."""
         with self.db.session() as session:
-            return [version_info(v) for v in self._entity(session, kind, name).versions]
+            entity = access.readable_entity(session, user, check_kind(kind), name)
+            return [version_info(v) for v in access.readable_versions(session, user, entity)]
 
-    def version(self, kind: str, name: str, ref: str | int = LATEST) -> VersionInfo:
+    def version(self, kind: str, name: str, ref: str | int = LATEST, *, user: str) -> VersionInfo:
         with self.db.session() as session:
-            return version_info(self._version(session, kind, name, ref))
+            return version_info(self._version(session, kind, name, ref, user))
 
-    def files(self, kind: str, name: str, ref: str | int = LATEST) -> list[str]:
-        v = self.version(kind, name, ref)
+    def files(self, kind: str, name: str, ref: str | int = LATEST, *, user: str) -> list[str]:
+        v = self.version(kind, name, ref, user=user)
         return self.repository(kind, name).files(v.commit)
 
-    def read(self, kind: str, name: str, ref: str | int = LATEST, file: str | None = None) -> bytes:
-        v = self.version(kind, name, ref)
+    def read(self, kind: str, name: str, ref: str | int = LATEST, file: str | None = None, *,
+             user: str) -> bytes:
+        v = self.version(kind, name, ref, user=user)
         return self.repository(kind, name).read(v.commit, file or v.main_file)
+
+    # -- sharing and visibility ---------------------------------------------------------------
+    def set_visibility(self, kind: str, name: str, ref: str | int, level: str, *, user: str) -> VersionInfo:
+        """Make one version private, public or moderated (rules in labkit.access.policy)."""
+        with self.db.session() as session:
+            viewer = access.viewer(session, user)
+            version = self._version(session, kind, name, ref, user)
+            access.require_may_set_visibility(viewer, version.entity, level)
+            version.visibility = level
+            session.flush()
+            return version_info(version)
+
+    def share(self, kind: str, name: str, collaborator: str, *, user: str) -> list[str]:
+        """Let ``collaborator`` read every version, add versions and tag (the owner only); return the
+        entity's collaborators."""
+        with self.db.session() as session:
+            viewer = access.viewer(session, user)
+            entity = access.readable_entity(session, user, check_kind(kind), name)
+            access.require_owner(viewer, entity, "share it")
+            other = access.existing_user(session, collaborator)
+            if other.id != entity.owner_id and other.id not in {c.user_id for c in entity.collaborators}:
+                entity.collaborators.append(orm.Collaborator(user_id=other.id))
+            session.flush()
+            return sorted(c.user.name for c in entity.collaborators)
+
+    def unshare(self, kind: str, name: str, collaborator: str, *, user: str) -> list[str]:
+        """Stop sharing with ``collaborator`` (the owner only); return the remaining collaborators."""
+        with self.db.session() as session:
+            viewer = access.viewer(session, user)
+            entity = access.readable_entity(session, user, check_kind(kind), name)
+            access.require_owner(viewer, entity, "stop sharing it")
+            entity.collaborators = [c for c in entity.collaborators if c.user.name != collaborator]
+            session.flush()
+            return sorted(c.user.name for c in entity.collaborators)
+
+    def collaborators(self, kind: str, name: str, *, user: str) -> tuple[str, list[str]]:
+        """(owner, collaborators) of an entity ``user`` may read."""
+        with self.db.session() as session:
+            entity = access.readable_entity(session, user, check_kind(kind), name)
+            return entity.owner.name, sorted(c.user.name for c in entity.collaborators)
 
     def export(self, version: VersionInfo, dest: Path) -> Path:
         """Write a version's files into ``dest`` from its git repository; return its main file."""
@@ -202,26 +271,25 @@ class EntityStore:
     def _commit_tree(repo: EntityRepository, sha: str) -> dict[str, bytes]:
         return {name: repo.read(sha, name) for name in repo.files(sha)}
 
-    def annotations(self, name: str, ref: str | int = LATEST) -> list[orm.Annotation]:
+    def annotations(self, name: str, ref: str | int = LATEST, *, user: str) -> list[orm.Annotation]:
         with self.db.session() as session:
-            return list(self._version(session, "model", name, ref).annotations)
+            return list(self._version(session, "model", name, ref, user).annotations)
 
     def terms(self, version_id: int) -> set[str]:
         with self.db.session() as session:
             return set(session.scalars(select(orm.Annotation.term)
                                        .where(orm.Annotation.version_id == version_id)))
 
-    def models_with_term(self, term: str) -> list[str]:
-        """Names of models whose latest version annotates ``term``."""
+    def models_with_term(self, term: str, *, user: str) -> list[str]:
+        """Names of models whose latest version (that ``user`` may read) annotates ``term``."""
         with self.db.session() as session:
-            rows = session.execute(
-                select(orm.Entity.name, orm.Version.number, orm.Entity.id)
-                .join(orm.Version, orm.Version.entity_id == orm.Entity.id)
+            newest = access.latest_readable(user).subquery()
+            return list(session.scalars(
+                select(orm.Entity.name).distinct()
+                .join(newest, newest.c.entity_id == orm.Entity.id)
+                .join(orm.Version, (orm.Version.entity_id == orm.Entity.id) & (orm.Version.number == newest.c.number))
                 .join(orm.Annotation, orm.Annotation.version_id == orm.Version.id)
-                .where(orm.Entity.kind == "model", orm.Annotation.term == term)).all()
-            latest = {e.name: e.versions[-1].number for e in
-                      session.scalars(select(orm.Entity).where(orm.Entity.kind == "model"))}
-            return sorted({name for name, number, _ in rows if latest.get(name) == number})
+                .where(orm.Entity.kind == "model", orm.Annotation.term == term).order_by(orm.Entity.name)))
 
     def interface(self, version_id: int) -> dict[str, Any]:
         with self.db.session() as session:
@@ -233,25 +301,31 @@ class EntityStore:
                     "optional": row.optional, "outputs": row.outputs, "plots": row.plots,
                     "parameters": row.parameters, "time_limit": row.time_limit}
 
-    def dataset(self, name: str, ref: str | int = LATEST) -> dict[str, Any]:
+    def dataset(self, name: str, ref: str | int = LATEST, *, user: str) -> dict[str, Any]:
+        """A data set's columns, row count and protocol (None if ``user`` may not read the protocol)."""
         with self.db.session() as session:
-            v = self._version(session, "dataset", name, ref)
+            v = self._version(session, "dataset", name, ref, user)
             row = session.scalar(select(orm.Dataset).where(orm.Dataset.version_id == v.id))
             assert row is not None
-            return {"protocol": row.protocol.name, "columns": row.columns, "rows": row.n_rows}
+            protocol_visible = session.scalar(select(orm.Entity.id).where(
+                orm.Entity.id == row.protocol_id, access.entity_readable(user)))
+            return {"protocol": row.protocol.name if protocol_visible else None, "columns": row.columns,
+                    "rows": row.n_rows}
 
     # -- lookups --------------------------------------------------------------------------------
-    def _entity(self, session: Session, kind: str, name: str, missing_ok: bool = False) -> orm.Entity:
+    def _entity(self, session: Session, kind: str, name: str, missing_ok: bool = False) -> orm.Entity | None:
+        """The entity whatever its visibility: only for saving (names are lab-wide)."""
         check_kind(kind)
         entity = session.scalar(select(orm.Entity).where(orm.Entity.kind == kind, orm.Entity.name == name))
         if entity is None and not missing_ok:
-            raise NotFound(f"there is no {kind} called {name!r}; `labkit list {kind}s` shows what there is")
-        return entity  # type: ignore[return-value]
+            raise access.entity_not_found(kind, name)
+        return entity
 
-    def _version(self, session: Session, kind: str, name: str, ref: str | int) -> orm.Version:
-        """Resolve ``latest``, a version number, a tag or a commit prefix."""
-        entity = self._entity(session, kind, name)
-        versions = entity.versions
+    def _version(self, session: Session, kind: str, name: str, ref: str | int, user: str) -> orm.Version:
+        """Resolve ``latest``, a version number, a tag or a commit prefix among the versions ``user``
+        may read (their "latest" is the newest of those)."""
+        entity = access.readable_entity(session, user, check_kind(kind), name)
+        versions = access.readable_versions(session, user, entity)
         ref_text = str(ref).strip()
         if ref_text == LATEST and versions:
             return versions[-1]
@@ -261,7 +335,8 @@ class EntityStore:
         if not found and len(ref_text) >= 4:  # a commit prefix (it may be all digits)
             found = [v for v in versions if v.commit.startswith(ref_text)]
         if len(found) != 1:
-            raise NotFound(f"{kind} {name} has no version {ref_text!r}; it has v1..v{len(versions)}"
+            raise NotFound(f"{kind} {name} has no version {ref_text!r}; it has "
+                           + ", ".join(f"v{v.number}" for v in versions)
                            + (f" and tags {sorted(t.name for v in versions for t in v.tags)}" if versions else ""))
         return found[0]
 
@@ -272,15 +347,6 @@ def _guess_main(kind: str, files: dict[str, bytes]) -> str:
         raise InvalidInput(f"say which file is the main {kind} file (found {len(candidates)} "
                            f"files ending in {MAIN_SUFFIX[kind]})")
     return candidates[0]
-
-
-def _user(session: Session, name: str) -> orm.User:
-    user = session.scalar(select(orm.User).where(orm.User.name == name))
-    if user is None:
-        user = orm.User(name=name)
-        session.add(user)
-        session.flush()
-    return user
 
 
 def _record_metadata(session: Session, kind: str, version: orm.Version, described: Any,

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import (JSON, Boolean, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text,
-                        UniqueConstraint)
+                        UniqueConstraint, false)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -18,11 +18,40 @@ class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 
 
+# Who may read a version (labkit/access.py holds the rules; docs/permissions.md explains them).
+PRIVATE, PUBLIC, MODERATED = "private", "public", "moderated"
+VISIBILITIES = (PRIVATE, PUBLIC, MODERATED)
+
+
 class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    is_moderator: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class ApiToken(Base):
+    """A user's API token: only its SHA-256 is kept, so a stolen database yields no usable token."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user: Mapped[User] = relationship()
+
+
+class Collaborator(Base):
+    """A user the owner shared an entity with: may read every version, add versions and tag."""
+
+    __tablename__ = "collaborators"
+    __table_args__ = (UniqueConstraint("entity_id", "user_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entity_id: Mapped[int] = mapped_column(ForeignKey("entities.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    user: Mapped[User] = relationship()
 
 
 class Entity(Base):
@@ -38,6 +67,7 @@ class Entity(Base):
     owner: Mapped[User] = relationship()
     versions: Mapped[list[Version]] = relationship(
         back_populates="entity", order_by="Version.number", cascade="all, delete-orphan")
+    collaborators: Mapped[list[Collaborator]] = relationship(cascade="all, delete-orphan")
 
 
 class Version(Base):
@@ -54,6 +84,8 @@ class Version(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     author: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # private until its owner publishes it; existing versions became public in migration 0003
+    visibility: Mapped[str] = mapped_column(String(20), default=PRIVATE, server_default=PRIVATE)
     entity: Mapped[Entity] = relationship(back_populates="versions")
     tags: Mapped[list[Tag]] = relationship(back_populates="version", cascade="all, delete-orphan")
     annotations: Mapped[list[Annotation]] = relationship(cascade="all, delete-orphan")

@@ -110,7 +110,7 @@ def test_annotations_map_each_term_to_its_component_and_variable(lab: labkit.Lab
         parsed = parse_cellml_file(models_dir / file)
         assert lab.annotations(name) == {a.term: f"{a.component}.{a.variable}" for a in parsed.annotations}
         assert len(lab.annotations(name)) == len(parsed.annotations) > 0
-        rows = lab.store.annotations(name)
+        rows = lab.store.annotations(name, user=lab.user)
         assert {(r.term, r.cmeta_id, r.units, r.is_state) for r in rows} == \
             {(a.term, a.cmeta_id, a.units, a.is_state) for a in parsed.annotations}
 
@@ -121,7 +121,7 @@ def test_tt06_annotations_known_values(lab: labkit.Lab, models_dir: Path) -> Non
     assert annotations["membrane_voltage"].endswith(".V")
     assert annotations[IKR].endswith(".i_Kr")
     assert "membrane_persistent_sodium_current" not in annotations
-    states = {r.term for r in lab.store.annotations("tt06") if r.is_state}
+    states = {r.term for r in lab.store.annotations("tt06", user=lab.user) if r.is_state}
     assert "membrane_voltage" in states and "membrane_capacitance" not in states
 
 

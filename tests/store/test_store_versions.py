@@ -65,6 +65,8 @@ def test_a_repository_has_no_working_tree_to_tamper_with(lab: labkit.Lab, two_ve
 def test_adding_a_file_keeps_the_main_file_and_makes_a_version_with_both(lab: labkit.Lab, two_versions) -> None:
     _, changed, _, second = two_versions
     notes = b"Checked against the paper's figure 3.\n"
+    lab.add_user("alice")
+    lab.share("model", "tt06", "alice")  # a collaborator may add versions
     v3 = lab.store.save("model", "tt06", {"notes.txt": notes}, author="alice", message="notes",
                         parent=second.version.commit)
     assert v3.number == 3 and v3.main_file == TT06 and v3.author == "alice"
@@ -157,7 +159,7 @@ def test_an_unknown_version_is_not_found_with_a_helpful_message(lab: labkit.Lab,
         with pytest.raises(NotFound) as err:
             lab.version("model", "tt06", ref)
         message = str(err.value)
-        assert message == f"model tt06 has no version {str(ref)!r}; it has v1..v2 and tags ['published']"
+        assert message == f"model tt06 has no version {str(ref)!r}; it has v1, v2 and tags ['published']"
         with pytest.raises(NotFound):
             lab.read_file("model", "tt06", ref)
 
