@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -14,7 +15,7 @@ from tqdm import tqdm
 from ..experiments import RunInfo
 from ..lab import Lab
 from .catalogue import PROTOCOLS, ReferenceProtocol
-from .compare import Comparison, compare
+from .compare import HARNESS_MAX_PACES, Comparison, compare
 from .reference import ReferenceOutput, reference_outputs
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "protocols"
@@ -38,15 +39,30 @@ def _add_if_changed(lab: Lab, kind: str, path: Path, name: str) -> None:
     (lab.add_model if kind == "model" else lab.add_protocol)(path, name=name, message="validation input")
 
 
-def _find_reusable(lab: Lab, model: str, protocol: ReferenceProtocol, retry_failed: bool) -> RunInfo | None:
+def _find_reusable(lab: Lab, model: str, protocol: ReferenceProtocol, parameters: dict[str, Any],
+                   retry_failed: bool) -> RunInfo | None:
     mv = lab.version("model", model).number
     pv = lab.version("protocol", Path(protocol.notebook).stem).number
     statuses = REUSABLE if retry_failed else REUSABLE + ("failed", "queued", "running")
     for info in reversed(lab.runs(model=model, protocol=Path(protocol.notebook).stem)):
         if info.model_version == mv and info.protocol_version == pv and \
-                info.parameters == protocol.parameters and info.status in statuses:
+                info.parameters == parameters and info.status in statuses:
             return info
     return None
+
+
+def run_parameters(protocol: ReferenceProtocol, references: list[ReferenceOutput]) -> dict[str, Any]:
+    """The protocol's parameters for one model, given that model's reference outputs.
+
+    A reference pace count of exactly the harness's cap (1000) was produced with ``max_paces =
+    1000`` (see :mod:`labkit.validation.compare`), so the run uses the same cap: the comparison
+    would cap our count there anyway, and pacing on to 10,000 beats would only cost time.
+    """
+    parameters = dict(protocol.parameters)
+    counts = [r for r in references if r.name == "num_paces" and r.values.size == 1]
+    if "max_paces" in parameters and counts and float(counts[0].values.reshape(-1)[0]) == HARNESS_MAX_PACES:
+        parameters["max_paces"] = min(int(parameters["max_paces"]), int(HARNESS_MAX_PACES))
+    return parameters
 
 
 def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: Path,
@@ -74,8 +90,10 @@ def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: P
         if missing:
             runs[(model, protocol_name)] = "inapplicable: the model does not annotate " + ", ".join(missing)
             continue
-        runs[(model, protocol_name)] = _find_reusable(lab, model, protocol, retry_failed) or \
-            lab.run(model, Path(protocol.notebook).stem, protocol.parameters)
+        parameters = run_parameters(protocol, [r for r in references
+                                               if r.model == model and r.protocol == protocol_name])
+        runs[(model, protocol_name)] = _find_reusable(lab, model, protocol, parameters, retry_failed) or \
+            lab.run(model, Path(protocol.notebook).stem, parameters)
     return runs
 
 

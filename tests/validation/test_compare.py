@@ -84,3 +84,20 @@ def test_a_reference_count_at_the_harness_cap_means_no_steady_state_within_1000_
     assert not compare(np.array([640.0]), np.array([1000.0]), "count").passed  # we settled, they did not
     assert not compare(np.array([4252.0]), np.array([2640.0]), "count").passed  # only the cap is special
     assert not compare(np.array([1200.0]), np.array([999.0]), "count").passed
+
+
+def test_a_run_is_capped_where_its_reference_count_shows_the_harness_cap() -> None:
+    from labkit.validation.catalogue import PROTOCOLS
+    from labkit.validation.reference import ReferenceOutput
+    from labkit.validation.run import run_parameters
+
+    def count(value: float) -> ReferenceOutput:
+        return ReferenceOutput("m", "SteadyStateRunner2Hz", "num_paces", "", np.array([value]), Path("x"))
+
+    protocol = PROTOCOLS["SteadyStateRunner2Hz"]
+    assert protocol.parameters["max_paces"] == 10000
+    assert run_parameters(protocol, [count(1000.0)])["max_paces"] == 1000
+    assert run_parameters(protocol, [count(2640.0)])["max_paces"] == 10000  # settled after the cap
+    assert run_parameters(protocol, [])["max_paces"] == 10000
+    assert protocol.parameters["max_paces"] == 10000  # the catalogue itself is untouched
+    assert "max_paces" not in run_parameters(PROTOCOLS["S1S2"], [count(1000.0)])
