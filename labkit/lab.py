@@ -175,6 +175,10 @@ class Lab:
     def unshare(self, kind: str, name: str, user: str) -> list[str]:
         return self.store.unshare(kind, name, user, user=self.user)
 
+    def may_edit(self, kind: str, name: str) -> bool:
+        """May this lab's user add versions to and tag the entity (its owner or a collaborator)?"""
+        return self.store.may_edit(kind, name, user=self.user)
+
     def collaborators(self, kind: str, name: str) -> tuple[str, list[str]]:
         """(owner, collaborators) of an entity."""
         return self.store.collaborators(kind, name, user=self.user)

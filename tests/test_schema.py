@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
-from labkit.store.db import Database
+from labkit.store.db import Database, alembic_config
 from labkit.store.orm import Base
 
 
@@ -21,4 +22,26 @@ def test_migrations_create_exactly_the_orm_schema(tmp_path: Path) -> None:
     assert diff == []
     assert {"users", "entities", "versions", "tags", "annotations", "protocol_interfaces", "datasets",
             "experiments", "runs", "run_events", "outputs", "blobs", "version_files", "prediction_files",
-            "alembic_version"} <= tables
+            "api_tokens", "collaborators", "alembic_version"} <= tables
+
+
+def test_versions_saved_before_permissions_existed_stay_readable_by_everyone(tmp_path: Path) -> None:
+    """Migration 0003 publishes the versions already there: every user could read them until then."""
+    db = Database(f"sqlite:///{tmp_path / 'old.sqlite'}")
+    with db.engine.begin() as connection:
+        config = alembic_config(str(db.engine.url))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', '2026-01-01')"))
+        connection.execute(text("INSERT INTO entities (id, kind, name, owner_id, created_at) "
+                                "VALUES (1, 'model', 'm', 1, '2026-01-01')"))
+        connection.execute(text("INSERT INTO versions (id, entity_id, number, \"commit\", main_file, message, "
+                                "author, created_at) VALUES (1, 1, 1, 'abc', 'm.cellml', '', 'old', '2026-01-01')"))
+    db.upgrade()
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT visibility FROM versions")).scalars().all() == ["public"]
+        assert connection.execute(text("SELECT is_moderator FROM users")).scalars().all() == [False]
+        connection.execute(text("INSERT INTO versions (id, entity_id, number, \"commit\", main_file, message, "
+                                "author, created_at) VALUES (2, 1, 2, 'def', 'm.cellml', '', 'old', '2026-01-02')"))
+        assert connection.execute(text("SELECT visibility FROM versions WHERE id = 2")).scalar() == "private"
+    db.dispose()

@@ -6,7 +6,8 @@ moderators and API tokens. See docs/permissions.md.
 from .policy import (Viewer, can_read_version, check_visibility, entity_not_found, entity_readable,
                      experiment_readable, is_editor, latest_readable, readable_entity, readable_run,
                      readable_versions, require_editor, require_may_cancel, require_may_set_visibility,
-                     require_owner, run_not_found, run_readable, run_visibility, version_readable, viewer)
+                     require_owner, run_not_found, run_readable, run_visibility, version_moderated_or_own, version_readable,
+                     viewer)
 from .users import (TOKEN_PREFIX, InvalidToken, check_user_name, create_token, existing_user, get_or_create_user,
                     hash_token, revoke_tokens, user_for_token)
 
@@ -15,4 +16,4 @@ __all__ = ["InvalidToken", "TOKEN_PREFIX", "Viewer", "can_read_version", "check_
            "get_or_create_user", "hash_token", "is_editor", "latest_readable", "readable_entity", "readable_run",
            "readable_versions", "require_editor", "require_may_cancel", "require_may_set_visibility",
            "require_owner", "revoke_tokens", "run_not_found", "run_readable", "run_visibility",
-           "user_for_token", "version_readable", "viewer"]
+           "user_for_token", "version_moderated_or_own", "version_readable", "viewer"]

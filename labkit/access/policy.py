@@ -108,11 +108,22 @@ def run_readable(user: str, run: type[orm.Run] = orm.Run) -> ColumnElement[bool]
     return run.experiment_id.in_(select(orm.Experiment.id).where(experiment_readable(user)))
 
 
-def latest_readable(user: str) -> Select:
+def version_moderated_or_own(user: str, version: type[orm.Version] = orm.Version) -> ColumnElement[bool]:
+    """The matrix's default view: moderated versions, and every version of the user's own and shared
+    entities (so a single-user lab's matrix shows everything its owner saved)."""
+    owned, shared = _editable_entity_ids(user)
+    return or_(version.visibility == MODERATED, version.entity_id.in_(owned), version.entity_id.in_(shared))
+
+
+def latest_readable(user: str, *, moderated_or_own: bool = False) -> Select:
     """(entity_id, number) of each entity's newest version that ``user`` may read: what "latest"
-    means for them (an outsider's latest is the newest published version)."""
+    means for them (an outsider's latest is the newest published version). ``moderated_or_own``
+    narrows it to the matrix's default view."""
+    condition = version_readable(user)
+    if moderated_or_own:
+        condition = and_(condition, version_moderated_or_own(user))
     return (select(orm.Version.entity_id, func.max(orm.Version.number).label("number"))
-            .where(version_readable(user)).group_by(orm.Version.entity_id))
+            .where(condition).group_by(orm.Version.entity_id))
 
 
 # -- single lookups ---------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from .prediction import PredictionPage, PredictionView
 
 PAGE_CLASSES: dict[str, Any] = {"home": HomePage, "browse": BrowserPage, "matrix": MatrixPage,
                                 "prediction": PredictionPage, "compare": ComparisonPage}
-PAGE_PARAMS = {"home": (), "browse": ("kind", "name", "version", "q", "by"), "matrix": ("page", "filter"),
+PAGE_PARAMS = {"home": (), "browse": ("kind", "name", "version", "q", "by"), "matrix": ("page", "filter", "view"),
                "prediction": ("run",), "compare": ("protocol", "runs", "dataset")}
 
 

@@ -62,15 +62,17 @@ class EntityView:
         shown = lab.version(kind, name, version) if version not in (None, "") else latest
         options = [(self._label(v), v.number) for v in reversed(self.versions)]
         tags = sorted({t for v in self.versions for t in v.tags})
+        owner, collaborators = lab.collaborators(kind, name)
         title = (f'<div class="lk-h2">{esc(kind)} <b>{esc(name)}</b> · {len(self.versions)} version(s), latest '
                  f'v{latest.number} <code>{esc(latest.commit[:10])}</code>'
                  + (f' · tags: {esc(", ".join(tags))}' if tags else "")
+                 + f' · owner {esc(owner)}' + (f' (shared with {esc(", ".join(collaborators))})' if collaborators else "")
                  + f' · <a href="{esc(page_url("browse", kind=kind, name=name))}" target="_self">permalink</a></div>')
         self.title = w.HTML(title)
 
         self.versions_table = w.HTML(html_table(
-            ["version", "commit", "tags", "author", "date", "message"],
-            [(f"v{v.number}", v.commit[:10], ", ".join(v.tags), v.author, when(v.created_at),
+            ["version", "commit", "tags", "visibility", "author", "date", "message"],
+            [(f"v{v.number}", v.commit[:10], ", ".join(v.tags), v.visibility, v.author, when(v.created_at),
               v.message.strip()) for v in reversed(self.versions)]))
 
         self.version_pick = w.Dropdown(options=options, value=shown.number, description="version",
@@ -96,7 +98,7 @@ class EntityView:
         self.tabs = w.Tab(children=[w.VBox([self.details]), files_box, w.VBox([self.versions_table])],
                           titles=[details_title, "Files", "Versions"])
         children: list[w.Widget] = [self.title]
-        if on_new_version is not None and not lab.settings.read_only:
+        if on_new_version is not None and not lab.settings.read_only and lab.may_edit(kind, name):
             self.new_version_button = w.Button(description="Upload a new version", icon="upload",
                                                layout=w.Layout(width="200px"))
             self.new_version_button.on_click(lambda _: on_new_version(kind, name, latest.commit))
@@ -148,7 +150,8 @@ class EntityView:
         if self.kind == "protocol":
             return self._protocol_html(version)
         info = self.lab.dataset(self.name, version.number)
-        return (f'<div>Measures the outputs of protocol {entity_link("protocol", info["protocol"])}; '
+        protocol = entity_link("protocol", info["protocol"]) if info["protocol"] else "a protocol you may not read"
+        return (f'<div>Measures the outputs of {"protocol " if info["protocol"] else ""}{protocol}; '
                 f'{info["rows"]} rows.</div>'
                 + html_table(["column", "units"], [(c["name"], c["units"]) for c in info["columns"]]))
 

@@ -44,7 +44,7 @@ class MatrixPage:
 
     def __init__(self, lab: Lab, *, rows_per_page: int = ROWS_PER_PAGE, columns_per_page: int = COLUMNS_PER_PAGE,
                  live: bool = True, poll_seconds: float = POLL_SECONDS, page: int | str = 0,
-                 filter: str = "") -> None:
+                 filter: str = "", view: str = "moderated") -> None:
         self.lab = lab
         self.rows_per_page, self.columns_per_page = rows_per_page, columns_per_page
         self.poll_seconds = poll_seconds
@@ -61,6 +61,11 @@ class MatrixPage:
         self.filter_text = w.Text(value=filter, placeholder="filter models…", continuous_update=False,
                                   layout=w.Layout(width="180px"))
         self.filter_text.observe(lambda _: self._filter_changed(), names="value")
+        # Moderated versions and the visitor's own by default (the Web Lab's curated matrix).
+        self.view_pick = w.ToggleButtons(options=[(label, key) for key, label in queries.MATRIX_VIEWS.items()],
+                                         value=view if view in queries.MATRIX_VIEWS else "moderated",
+                                         style={"button_width": "170px"})
+        self.view_pick.observe(lambda _: guarded(self.message, self._view_changed)(), names="value")
         self.prev_rows = w.Button(description="◀ models", layout=w.Layout(width="100px"))
         self.next_rows = w.Button(description="models ▶", layout=w.Layout(width="100px"))
         self.prev_columns = w.Button(description="◀ protocols", layout=w.Layout(width="110px"))
@@ -137,6 +142,7 @@ class MatrixPage:
         self.widget = page_box([
             header("matrix", lab, "Experiment matrix"),
             w.HTML(f'<div class="lk-legend">{legend()}</div>'),
+            self.view_pick,
             w.HBox([self.filter_text, self.prev_rows, self.next_rows, self.prev_columns, self.next_columns,
                     self.page_info], layout=w.Layout(align_items="center", flex_flow="row wrap")),
             versions, self.mode, actions, self.message, self.status_line, self.grid, self.detail])
@@ -148,8 +154,8 @@ class MatrixPage:
     def load(self) -> None:
         """Re-read the entity lists (new models or protocols appear) and redraw the current page."""
         with self._lock:
-            self.models = queries.latest_versions(self.lab, "model")
-            self.protocols = queries.latest_versions(self.lab, "protocol")
+            self.models = queries.latest_versions(self.lab, "model", view=self.view_pick.value)
+            self.protocols = queries.latest_versions(self.lab, "protocol", view=self.view_pick.value)
             self._layout_page()
 
     def _filtered_models(self) -> list[queries.LatestVersion]:
@@ -424,6 +430,11 @@ class MatrixPage:
     def _filter_changed(self) -> None:
         self.row_page = 0
         self.load()
+
+    def _view_changed(self) -> None:
+        self.row_page = self.column_page = 0
+        self.load()
+        self._version_entities()
 
     def _version_entities(self) -> None:
         kind = self.version_kind.value

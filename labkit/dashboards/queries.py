@@ -78,11 +78,17 @@ def counts(lab: Lab) -> dict[str, int]:
     return result
 
 
-def latest_versions(lab: Lab, kind: str, names: Iterable[str] | None = None) -> list[LatestVersion]:
+MATRIX_VIEWS = {"moderated": "moderated and yours", "all": "everything you may read"}
+
+
+def latest_versions(lab: Lab, kind: str, names: Iterable[str] | None = None, *,
+                    view: str = "all") -> list[LatestVersion]:
     """Every entity of ``kind`` (or only ``names``) with its latest version the user may read, sorted
-    by name."""
+    by name; ``view="moderated"``: only moderated versions and the user's own and shared entities."""
+    if view not in MATRIX_VIEWS:
+        raise ValueError(f"view is one of {sorted(MATRIX_VIEWS)}, not {view!r}")
     with lab.db.session() as s:
-        newest = access.latest_readable(lab.user).subquery()
+        newest = access.latest_readable(lab.user, moderated_or_own=view == "moderated").subquery()
         query = (select(orm.Entity.name, orm.Version.id, orm.Version.number, orm.Version.commit)
                  .join(newest, newest.c.entity_id == orm.Entity.id)
                  .join(orm.Version, (orm.Version.entity_id == orm.Entity.id) & (orm.Version.number == newest.c.number))

@@ -238,6 +238,12 @@ class EntityStore:
             session.flush()
             return sorted(c.user.name for c in entity.collaborators)
 
+    def may_edit(self, kind: str, name: str, *, user: str) -> bool:
+        """May ``user`` add versions to (and tag) this entity they can read?"""
+        with self.db.session() as session:
+            entity = access.readable_entity(session, user, check_kind(kind), name)
+            return access.is_editor(session, access.viewer(session, user), entity)
+
     def collaborators(self, kind: str, name: str, *, user: str) -> tuple[str, list[str]]:
         """(owner, collaborators) of an entity ``user`` may read."""
         with self.db.session() as session:

@@ -17,11 +17,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("users") as batch_op:
-        batch_op.add_column(sa.Column("is_moderator", sa.Boolean(), server_default=sa.false(), nullable=False))
-    with op.batch_alter_table("versions") as batch_op:
-        batch_op.add_column(sa.Column("visibility", sa.String(length=20), server_default="private",
-                                      nullable=False))
+    # Plain ADD COLUMN (SQLite supports it with a default), not a batch copy-and-drop of the table:
+    # dropping ``users`` or ``versions`` fails while other tables' foreign keys point at their rows.
+    op.add_column("users", sa.Column("is_moderator", sa.Boolean(), server_default=sa.false(), nullable=False))
+    op.add_column("versions", sa.Column("visibility", sa.String(length=20), server_default="private",
+                                        nullable=False))
     op.execute("UPDATE versions SET visibility = 'public'")
     op.create_table(
         "api_tokens",
