@@ -1,4 +1,5 @@
-"""Start Voilà on the dashboard notebooks for one lab (``labkit serve``, the demo, the browser tests).
+"""Start Voilà on the dashboard notebooks for one lab (``labkit serve``, the demo, the browser tests),
+and the Jupyter server with labkit's REST API (``ApiServer``; docs/api.md).
 
 The lab reaches the page kernels through ``LABKIT_LAB`` (and the other ``LABKIT_*`` settings), which
 Voilà's kernels inherit. Preheated kernels (one per page) have already imported labkit and opened
@@ -48,56 +49,53 @@ def voila_command(port: int, *, host: str = "127.0.0.1", preheat: bool = True, p
     return command
 
 
-class DashboardServer:
-    """A Voilà process serving one lab's dashboards; ``url`` is the home page."""
+class ServerProcess:
+    """A web server in a child process of its own session, for one lab: start, wait until it
+    answers HTTP, stop it with everything it started. Subclasses give the command and the address
+    that answers once it is ready."""
 
-    def __init__(self, settings: Settings, *, port: int = 0, host: str = "127.0.0.1", preheat: bool = True,
-                 pool_size: int = 1, log: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+    label = "server"
+
+    def __init__(self, settings: Settings, *, port: int = 0, host: str = "127.0.0.1", log: Path,
+                 extra_env: dict[str, str] | None = None) -> None:
         self.settings, self.host = settings, host
         self.port = port or free_port(host)
-        self.preheat, self.pool_size = preheat, pool_size
-        self.log = log or settings.logs / "dashboards.log"
+        self.log = log
         self.extra_env = extra_env or {}
         self.process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/voila/render/"
+    def command(self) -> list[str]:
+        raise NotImplementedError
 
     @property
-    def url(self) -> str:
-        return self.base_url + "home.ipynb"
+    def ready_url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
 
-    def page_url(self, page_url: str) -> str:
-        """The absolute address of a relative page link (``matrix.ipynb?page=2``)."""
-        return self.base_url + page_url
-
-    def start(self, *, wait: bool = True, timeout: float = 60.0) -> "DashboardServer":
+    def start(self, *, wait: bool = True, timeout: float = 60.0) -> "ServerProcess":
         env = {**os.environ, **settings_environment(self.settings), **self.extra_env}
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
-            self.process = subprocess.Popen(
-                voila_command(self.port, host=self.host, preheat=self.preheat, pool_size=self.pool_size),
-                env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            self.process = subprocess.Popen(self.command(), env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)
         if wait:
             self.wait_ready(timeout)
         return self
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        """Until Voilà answers HTTP (the pages' kernels may still be warming up)."""
+        """Until the server answers HTTP."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"Voilà exited with status {self.process.returncode}; see {self.log}")
+                raise RuntimeError(f"{self.label} exited with status {self.process.returncode}; see {self.log}")
             try:
-                with urllib.request.urlopen(f"http://{self.host}:{self.port}/", timeout=2):
+                with urllib.request.urlopen(self.ready_url, timeout=2):
                     return
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 time.sleep(0.3)
-        raise TimeoutError(f"Voilà did not answer on port {self.port} within {timeout:g} s; see {self.log}")
+        raise TimeoutError(f"{self.label} did not answer on port {self.port} within {timeout:g} s; see {self.log}")
 
     def stop(self) -> None:
-        """Stop Voilà and the page kernels it started (its whole process group)."""
+        """Stop the server and whatever it started (its whole process group)."""
         if self.process is None or self.process.poll() is not None:
             return
         import signal
@@ -111,8 +109,8 @@ class DashboardServer:
             pass
 
     def wait(self) -> int:
-        """Block until Voilà ends, Ctrl-C or SIGTERM (both raise KeyboardInterrupt here, so the
-        caller's ``finally`` stops Voilà: it runs in its own session and would outlive us)."""
+        """Block until the server ends, Ctrl-C or SIGTERM (both raise KeyboardInterrupt here, so the
+        caller's ``finally`` stops it: it runs in its own session and would outlive us)."""
         assert self.process is not None
         import signal
 
@@ -125,8 +123,81 @@ class DashboardServer:
         finally:
             signal.signal(signal.SIGTERM, previous)
 
-    def __enter__(self) -> "DashboardServer":
+    def __enter__(self) -> "ServerProcess":
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class DashboardServer(ServerProcess):
+    """A Voilà process serving one lab's dashboards; ``url`` is the home page."""
+
+    label = "Voilà"
+
+    def __init__(self, settings: Settings, *, port: int = 0, host: str = "127.0.0.1", preheat: bool = True,
+                 pool_size: int = 1, log: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+        super().__init__(settings, port=port, host=host, log=log or settings.logs / "dashboards.log",
+                         extra_env=extra_env)
+        self.preheat, self.pool_size = preheat, pool_size
+
+    def command(self) -> list[str]:
+        return voila_command(self.port, host=self.host, preheat=self.preheat, pool_size=self.pool_size)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}/voila/render/"
+
+    @property
+    def url(self) -> str:
+        return self.base_url + "home.ipynb"
+
+    def page_url(self, page_url: str) -> str:
+        """The absolute address of a relative page link (``matrix.ipynb?page=2``)."""
+        return self.base_url + page_url
+
+    def __enter__(self) -> "DashboardServer":
+        self.start()
+        return self
+
+
+API_PATH = "/labkit/api/v1"
+
+
+def api_command(port: int, token: str, lab_root: Path, *, host: str = "127.0.0.1") -> list[str]:
+    """A Jupyter server with labkit's REST API (extensions/labkit_api) on one lab, guarded by ``token``."""
+    command = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", f"--ServerApp.ip={host}",
+               "--ServerApp.port_retries=0", "--ServerApp.jpserver_extensions=labkit_api=True",
+               f"--LabkitAPI.lab_dir={lab_root}", f"--ServerApp.root_dir={lab_root}",
+               f"--IdentityProvider.token={token}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
+        command.append("--allow-root")
+    return command
+
+
+class ApiServer(ServerProcess):
+    """A Jupyter server serving labkit's REST API for one lab; ``url`` is the API's root and
+    ``token`` the Jupyter token that authenticates as the lab's owner (docs/api.md)."""
+
+    label = "The labkit API's Jupyter server"
+
+    def __init__(self, settings: Settings, *, port: int = 0, host: str = "127.0.0.1", token: str | None = None,
+                 log: Path | None = None, extra_env: dict[str, str] | None = None) -> None:
+        super().__init__(settings, port=port, host=host, log=log or settings.logs / "api.log", extra_env=extra_env)
+        import secrets
+        self.token = token or secrets.token_urlsafe(24)
+
+    def command(self) -> list[str]:
+        return api_command(self.port, self.token, self.settings.root, host=self.host)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}{API_PATH}"
+
+    @property
+    def ready_url(self) -> str:
+        return self.url + "/openapi.json"  # answers without credentials once the extension is loaded
+
+    def __enter__(self) -> "ApiServer":
+        self.start()
+        return self

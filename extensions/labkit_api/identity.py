@@ -1,0 +1,65 @@
+"""Who a request acts for.
+
+Two ways in, checked in this order:
+
+1. ``Authorization: token <labkit token>`` (or ``Bearer``) that is not the Jupyter server's own
+   token: the library resolves it to its user (``Lab.user_for_token``).
+2. Jupyter's identity (``current_user``): under JupyterHub, or any identity provider that knows
+   users, its username. Jupyter server's own token and password providers know no users (one
+   shared secret), so whoever holds it is the server's owner: ``LabkitAPI.owner`` (by default the
+   lab's ``user`` setting).
+
+Anything else is refused with 401.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from jupyter_server.auth.identity import IdentityProvider, PasswordIdentityProvider
+
+from labkit import Forbidden, Lab
+
+_AUTH_HEADER = re.compile(r"(?:token|bearer)\s+(\S+)\s*$", re.IGNORECASE)
+# Jupyter server's own providers: a shared token or password, no user names.
+_SHARED_SECRET_PROVIDERS = (IdentityProvider, PasswordIdentityProvider)
+
+
+class Unauthenticated(Exception):
+    """No usable credentials; the message says how to authenticate."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    user: str
+    via: str  # "labkit-token" or "jupyter"
+
+
+def header_token(authorization: str | None) -> str | None:
+    match = _AUTH_HEADER.match(authorization or "")
+    return match.group(1) if match else None
+
+
+def from_labkit_token(lab: Lab, token: str) -> Identity:
+    """The token's owner, or Unauthenticated (unknown, revoked, or tokens not supported)."""
+    resolve = getattr(lab, "user_for_token", None)
+    if resolve is None:
+        raise Unauthenticated("this lab's labkit does not support API tokens; authenticate with the Jupyter "
+                              "server's token instead")
+    try:
+        return Identity(resolve(token), "labkit-token")
+    except Forbidden as err:  # labkit.access.InvalidToken: unknown or revoked
+        raise Unauthenticated(str(err)) from None
+
+
+def from_jupyter(provider: Any, user: Any, owner: str) -> Identity:
+    """The Jupyter user's name; the lab owner's for a server guarded by one shared secret."""
+    if type(provider) in _SHARED_SECRET_PROVIDERS:
+        return Identity(owner, "jupyter")
+    return Identity(user.username, "jupyter")
+
+
+NO_CREDENTIALS = ("authenticate with the Jupyter server's token (header 'Authorization: token <jupyter token>'), "
+                  "a labkit token (header 'Authorization: token lk_...'; `labkit token create NAME` makes one), "
+                  "or by logging in to the Jupyter server")

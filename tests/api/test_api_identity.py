@@ -1,0 +1,70 @@
+"""Who a request acts for, and what happens without credentials, with a wrong token, on an unknown
+endpoint or method, and on a server started without a lab."""
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+import labkit
+from labkit.dashboards.serve import API_PATH, api_command, free_port
+
+from .client import Api
+
+
+def test_the_jupyter_token_acts_as_the_lab_owner(api: Api, api_lab: labkit.Lab) -> None:
+    assert api.ok("GET", "/me") == {"user": api_lab.settings.user, "authenticated_by": "jupyter"}
+
+
+def test_requests_without_credentials_are_refused_with_how_to_authenticate(api: Api) -> None:
+    anonymous = api.as_token(None)
+    response = anonymous.get("/models")
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"].startswith("token")
+    assert "Authorization: token" in response.json()["error"]
+    anonymous.error("POST", "/runs", 401, json={"model": "hh", "protocol": "test"})
+
+
+def test_an_unknown_token_is_refused(api: Api) -> None:
+    for token in ("not-the-jupyter-token", "lk_unknown"):
+        message = api.as_token(token).error("GET", "/models", 401)
+        assert "token" in message, message
+
+
+def test_the_openapi_document_needs_no_credentials(api: Api) -> None:
+    anonymous = api.as_token(None)
+    assert anonymous.ok("GET", "/openapi.json")["openapi"].startswith("3.")
+    yaml_text = anonymous.get("/openapi.yaml")
+    assert yaml_text.status_code == 200 and yaml_text.headers["Content-Type"] == "application/yaml"
+    assert "openapi:" in yaml_text.text
+
+
+def test_unknown_endpoints_and_methods_answer_json(api: Api) -> None:
+    assert "OpenAPI document" in api.error("GET", "/nothing/here", 404)
+    assert api.error("DELETE", "/models", 405)
+    assert api.error("PUT", "/runs", 405)
+
+
+def test_a_server_without_a_lab_says_how_to_configure_one(tmp_path: Path) -> None:
+    port, token = free_port(), "secret"
+    command = [part for part in api_command(port, token, tmp_path) if not part.startswith("--LabkitAPI.lab_dir")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    with open(tmp_path / "server.log", "wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}{API_PATH}/models"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                response = requests.get(url, headers={"Authorization": f"token {token}"}, timeout=5)
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+                time.sleep(0.3)
+        assert response.status_code == 503 and "LABKIT_LAB" in response.json()["error"]
+        assert not (tmp_path / "labkit.toml").exists()  # no lab was created where the server started
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
