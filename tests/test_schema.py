@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 
-from labkit.store.db import Database, alembic_config
+from labkit.store.db import Database, alembic_config, current_revision
 from labkit.store.orm import Base
 
 
@@ -45,3 +46,24 @@ def test_versions_saved_before_permissions_existed_stay_readable_by_everyone(tmp
                                 "author, created_at) VALUES (2, 1, 2, 'def', 'm.cellml', '', 'old', '2026-01-02')"))
         assert connection.execute(text("SELECT visibility FROM versions WHERE id = 2")).scalar() == "private"
     db.dispose()
+
+
+def test_an_upgrade_that_fails_half_way_changes_nothing(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'half.sqlite'}")
+    with db.engine.begin() as connection:  # a lab at the first revision ...
+        config = alembic_config(str(db.engine.url))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+    with db.engine.begin() as connection:  # ... holding a table that revision 0002 wants to create
+        connection.execute(text("CREATE TABLE version_files (id INTEGER PRIMARY KEY)"))
+    with pytest.raises(Exception, match="version_files"):
+        db.upgrade()
+    with db.engine.connect() as connection:
+        tables = set(inspect(connection).get_table_names())
+    assert current_revision(db.engine) == "0001"
+    assert "blobs" not in tables  # created before the failure in the same migration, and rolled back
+    with db.engine.begin() as connection:
+        connection.execute(text("DROP TABLE version_files"))
+    db.upgrade()  # once the obstacle is gone, the upgrade goes through
+    with db.engine.connect() as connection:
+        assert {"blobs", "version_files"} <= set(inspect(connection).get_table_names())

@@ -40,11 +40,32 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(engine: Engine) -> None:
-    """Bring the schema to the newest migration (a no-op when it is already there)."""
-    with engine.begin() as connection:
-        config = alembic_config(str(engine.url.render_as_string(hide_password=False)))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    """Bring the schema to the newest migration (a no-op when it is already there).
+
+    The whole upgrade is one transaction. On SQLite that needs care: the driver would commit every
+    CREATE and ALTER on its own, so a failure half-way would leave tables that the recorded
+    revision knows nothing about, and every later upgrade would fail on them. There the upgrade
+    runs under an explicit ``BEGIN IMMEDIATE``, which also makes processes that open the same lab
+    at once wait for each other instead of migrating twice.
+    """
+    if current_revision(engine) == head_revision():
+        return
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        try:
+            if sqlite:
+                connection.connection.driver_connection.isolation_level = None  # we say BEGIN ourselves
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            config = alembic_config(str(engine.url.render_as_string(hide_password=False)))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
+        finally:
+            if sqlite:
+                connection.invalidate()  # its transaction handling was changed: never pool it again
 
 
 def head_revision() -> str:
