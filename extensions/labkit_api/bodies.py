@@ -75,6 +75,21 @@ def matrix(data: dict[str, Any]) -> tuple[list[str] | None, list[str] | None, bo
     return names[0], names[1], only
 
 
+def visibility(data: dict[str, Any]) -> str:
+    _unknown(data, {"visibility"})
+    return _field(data, "visibility", str, "private, public or moderated", required=True)
+
+
+def user(data: dict[str, Any]) -> str:
+    _unknown(data, {"user"})
+    return _field(data, "user", str, "a user's name", required=True)
+
+
+def moderator(data: dict[str, Any]) -> bool:
+    _unknown(data, {"moderator"})
+    return _field(data, "moderator", bool, "true or false", default=False)
+
+
 def tag(data: dict[str, Any]) -> str:
     _unknown(data, {"tag"})
     return _field(data, "tag", str, "the tag's name, e.g. 'published'", required=True)
@@ -126,17 +141,19 @@ def uploaded_files(request: HTTPServerRequest) -> dict[str, bytes]:
 
 def upload(request: HTTPServerRequest) -> Upload:
     files = uploaded_files(request)
-    unknown = sorted(set(request.body_arguments) - {"message", "parent", "tag", "protocol", "run"})
+    unknown = sorted(set(request.body_arguments) - {"message", "parent", "tag", "visibility", "protocol", "run"})
     if unknown:
         raise InvalidInput(f"unknown form fields {unknown}; an upload takes file, message, parent, tag, "
-                           "protocol (data sets) and run")
+                           "visibility, protocol (data sets) and run")
     return Upload(files=files, message=_form_value(request, "message") or "", parent=_form_value(request, "parent"),
-                  tag=_form_value(request, "tag"), protocol=_form_value(request, "protocol"),
-                  run=_flag(request, "run"))
+                  tag=_form_value(request, "tag"), visibility=_form_value(request, "visibility"),
+                  protocol=_form_value(request, "protocol"), run=_flag(request, "run"))
 
 
 def notebook(request: HTTPServerRequest) -> bytes:
     files = uploaded_files(request)
+    if request.body_arguments:
+        raise InvalidInput(f"unknown form fields {sorted(request.body_arguments)}; the check takes one 'file'")
     if len(files) != 1:
         raise InvalidInput(f"send exactly one notebook to check (got {len(files)} files)")
     return next(iter(files.values()))

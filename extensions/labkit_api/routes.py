@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .handlers import entities, meta, predictions, runs
+from .handlers import access, entities, meta, predictions, runs
 from .handlers.base import NotFoundHandler
 from .serialize import API_PREFIX
 
@@ -22,6 +22,9 @@ ROUTES: list[tuple[str, type]] = [
     (f"{ENTITY}/versions", entities.VersionsHandler),
     (VERSION, entities.VersionHandler),
     (f"{VERSION}/tags", entities.TagsHandler),
+    (f"{VERSION}/visibility", access.VisibilityHandler),
+    (f"{ENTITY}/collaborators", access.CollaboratorsHandler),
+    (f"{ENTITY}/collaborators/{NAME}", access.CollaboratorHandler),
     (f"{VERSION}/files", entities.FilesHandler),
     (f"{VERSION}/files/(.+)", entities.FileHandler),
     (f"/models/{NAME}/versions/{REF}/annotations", entities.AnnotationsHandler),
@@ -29,6 +32,9 @@ ROUTES: list[tuple[str, type]] = [
     (f"/datasets/{NAME}/versions/{REF}/columns", entities.ColumnsHandler),
     (r"/protocol-check", entities.ProtocolCheckHandler),
     (r"/compatibility", entities.CompatibilityHandler),
+    (r"/users", access.UsersHandler),
+    (f"/users/{NAME}", access.UserHandler),
+    (f"/users/{NAME}/tokens", access.TokensHandler),
     (r"/runs", runs.RunsHandler),
     (r"/matrix", runs.MatrixHandler),
     (f"/runs/{RUN}", runs.RunHandler),

@@ -72,7 +72,7 @@ def run(info: RunInfo) -> dict[str, Any]:
         "created_at": timestamp(info.created_at), "started_at": timestamp(info.started_at),
         "finished_at": timestamp(info.finished_at),
         "error": info.error, "failing_cell": info.failing_cell, "missing_terms": list(info.missing_terms),
-        "has_prediction": info.results_path is not None,
+        "has_prediction": info.results_path is not None, "visibility": info.visibility,
         "history": [{"status": s, "attempt": a, "at": timestamp(at), "detail": d} for s, a, at, d in info.history],
         "url": f"{API_PREFIX}/runs/{info.id}",
     }

@@ -46,11 +46,14 @@ class Download:
 
 # -- entities and versions ------------------------------------------------------------------------
 def list_entities(lab: Lab, kind: str, listing: Listing) -> dict[str, Any]:
-    return listing.of(lab.names(kind), lambda name: serialize.entity(kind, name, lab.versions(kind, name)))
+    return listing.of(lab.names(kind), lambda name: get_entity(lab, kind, name))
 
 
 def get_entity(lab: Lab, kind: str, name: str) -> dict[str, Any]:
-    return serialize.entity(kind, name, lab.versions(kind, name))
+    """The entity with its owner and whether this user may add versions and tag."""
+    owner, _ = lab.collaborators(kind, name)
+    return {**serialize.entity(kind, name, lab.versions(kind, name)), "owner": owner,
+            "may_edit": lab.may_edit(kind, name)}
 
 
 def list_versions(lab: Lab, kind: str, name: str, listing: Listing) -> dict[str, Any]:
@@ -69,12 +72,14 @@ class Upload:
     message: str = ""
     parent: str | None = None
     tag: str | None = None
+    visibility: str | None = None  # private or public (default: the lab's default_visibility)
     protocol: str | None = None  # datasets: the protocol whose outputs they measure
     run: bool = False  # also queue the experiments the new version implies
 
 
 def add_version(lab: Lab, kind: str, name: str, upload: Upload) -> dict[str, Any]:
-    options: dict[str, Any] = {"name": name, "message": upload.message, "parent": upload.parent, "tag": upload.tag}
+    options: dict[str, Any] = {"name": name, "message": upload.message, "parent": upload.parent, "tag": upload.tag,
+                               "visibility": upload.visibility}
     if kind == "dataset":
         if not upload.protocol:
             raise InvalidInput("a data set needs the 'protocol' field: the protocol whose outputs it measures")

@@ -183,6 +183,8 @@ def test_the_protocol_check_without_storing(api: Api, api_lab: labkit.Lab) -> No
     bad = api.ok("POST", "/protocol-check", files={"file": ("p.ipynb", b"{not a notebook")})
     assert not bad["valid"] and "not a valid Jupyter notebook" in bad["problems"][0] and bad["interface"] is None
     assert "no file was sent" in api.error("POST", "/protocol-check", 400, files={"message": (None, "m")})
+    assert "unknown form fields ['name']" in api.error("POST", "/protocol-check", 400,
+                                                       files={"file": ("p.ipynb", b"{}"), "name": (None, "p")})
     assert "exactly one notebook" in api.error("POST", "/protocol-check", 400,
                                                files=[("file", ("a.ipynb", b"{}")), ("file", ("b.ipynb", b"{}"))])
     assert "p" not in api_lab.names("protocol")

@@ -75,3 +75,15 @@ def test_read_endpoints_conform_to_the_document(case: object, api_server: ApiSer
     """Generated requests (valid and invalid) to every GET endpoint: no 5xx, only documented
     statuses and content types, and JSON bodies that match their schemas."""
     case.call_and_validate(headers={"Authorization": f"token {api_server.token}"})  # type: ignore[attr-defined]
+
+
+@schema.exclude(method="GET").exclude(path_regex="^/matrix$|/rerun$").parametrize()
+@settings(max_examples=5, deadline=None, derandomize=True, database=None,
+          suppress_health_check=list(HealthCheck))
+def test_write_endpoints_conform_to_the_document(case: object, api_server: ApiServer) -> None:
+    """The same for the endpoints that change the lab, with fewer examples (each is refused or makes
+    something small; the matrix and re-runs are left out: they would queue real simulations).
+    A schema-valid upload may still be refused with 400: the schema cannot say what a valid CellML
+    model or notebook is, so the check that schema-valid requests are accepted does not apply."""
+    case.call_and_validate(headers={"Authorization": f"token {api_server.token}"},  # type: ignore[attr-defined]
+                           excluded_checks=[schemathesis.checks.positive_data_acceptance])
