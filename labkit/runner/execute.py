@@ -86,7 +86,12 @@ def execute_run(settings: Settings, run_id: str) -> str:
         claim = claims.claim(db, run_id, settings.stale_after)
         if claim is None:
             return "skipped"
-        return _execute_claimed(settings, db, claim)
+        try:
+            return _execute_claimed(settings, db, claim)
+        except Exception as err:  # a claimed run must end, or it is re-queued into the same error forever
+            log.exception("run %s attempt %s could not be executed", claim.run_id, claim.attempt)
+            claims.finish(db, claim, "failed", error=f"the worker could not execute the run: {err}")
+            return "failed"
     finally:
         db.dispose()
 

@@ -260,6 +260,11 @@ class EntityStore:
         machine does: it has no access to the repositories); return the path of its main file."""
         with self.db.session() as session:
             files = blobs.version_files(session, version.id)
+        if not files and self.repository(version.kind, version.entity).path.exists():
+            # saved by an older labkit, and this process shares the lab's storage: record it now
+            self.ensure_recorded(version)
+            with self.db.session() as session:
+                files = blobs.version_files(session, version.id)
         if not files:
             raise NotFound(f"the files of {version.label} are not in the database; submit the run "
                            "again from the lab, which records them before queueing it")

@@ -120,3 +120,16 @@ def test_a_version_saved_before_files_were_kept_in_the_database_is_recorded_when
     assert info.status == "success", (info.error, time.monotonic() - started)
     with lab.db.session() as s:
         assert s.query(orm.VersionFile).filter(orm.VersionFile.version_id == model.id).count() == 1
+
+
+def test_a_run_whose_files_a_remote_worker_cannot_get_fails_with_the_reason_instead_of_hanging(
+        scaleout_lab: labkit.Lab) -> None:
+    lab = scaleout_lab
+    queued = lab.run("hh", "test")  # recorded and queued while no worker runs
+    with lab.db.session() as s:  # then the files vanish from the database (an older lab's state)
+        s.query(orm.VersionFile).filter(orm.VersionFile.version_id == lab.version("model", "hh").id).delete()
+    lab.start_workers(1)
+    done = lab.wait([queued], timeout=120)[0]
+    assert done.status == "failed"
+    assert "not in the database" in done.error and "submit the run again" in done.error
+    assert done.attempt == 1  # ended once, not re-queued into the same error

@@ -297,3 +297,20 @@ def test_an_all_digit_commit_prefix_still_resolves(lab, models_dir) -> None:
             assert lab.version("model", "tt06", 1).number == 1  # small numbers stay version numbers
             return
     raise AssertionError("no commit with an all-digit prefix in 40 tries (chance about 1e-8)")
+
+
+def test_a_version_without_files_in_the_database_is_recorded_from_its_repository_when_fetched(
+        lab: labkit.Lab, models_dir: Path, tmp_path: Path) -> None:
+    from labkit.store import orm
+    from labkit.store.entities import EntityStore
+
+    content = (models_dir / TT06).read_bytes()
+    saved = lab.add_model(models_dir / TT06, name="tt06").version
+    with lab.db.session() as s:  # as a labkit from before version files were kept left it
+        s.query(orm.VersionFile).filter(orm.VersionFile.version_id == saved.id).delete()
+    elsewhere = EntityStore(lab.db, tmp_path / "no-repositories")  # a worker on another machine
+    with pytest.raises(labkit.NotFound, match="not in the database"):
+        elsewhere.fetch(saved, tmp_path / "remote")
+    main = lab.store.fetch(saved, tmp_path / "local")  # shares the lab's storage: records them
+    assert main.read_bytes() == content
+    assert elsewhere.fetch(saved, tmp_path / "remote").read_bytes() == content
