@@ -38,7 +38,10 @@ def model_file() -> Path:
 
 
 def test_a_labkit_token_acts_as_its_user(people: dict[str, Api]) -> None:
-    assert people["alice"].ok("GET", "/me") == {"user": "alice", "authenticated_by": "labkit-token"}
+    alice = people["alice"]
+    assert alice.ok("GET", "/me") == {"user": "alice", "authenticated_by": "labkit-token"}
+    bearer = alice.as_token(None).ok("GET", "/me", headers={"Authorization": f"Bearer {alice.token}"})
+    assert bearer["user"] == "alice"
 
 
 def test_a_private_entity_is_missing_for_others(people: dict[str, Api], alice_model: str) -> None:

@@ -17,6 +17,8 @@ from .client import Api
 
 def test_the_jupyter_token_acts_as_the_lab_owner(api: Api, api_lab: labkit.Lab) -> None:
     assert api.ok("GET", "/me") == {"user": api_lab.settings.user, "authenticated_by": "jupyter"}
+    in_query = api.as_token(None).ok("GET", f"/me?token={api.token}")  # Jupyter's ?token= works too
+    assert in_query["user"] == api_lab.settings.user
 
 
 def test_requests_without_credentials_are_refused_with_how_to_authenticate(api: Api) -> None:
