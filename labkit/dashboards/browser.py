@@ -192,6 +192,9 @@ class UploadForm:
         self.name = w.Text(description="name", placeholder="default: the file name")
         self.message_text = w.Text(description="message", placeholder="what changed")
         self.tag = w.Text(description="tag", placeholder="optional")
+        self.visibility = w.Dropdown(options=[("private: you and your collaborators", "private"),
+                                              ("public: everyone", "public")],
+                                     value=lab.settings.default_visibility, description="visible to")
         self.protocol = w.Dropdown(description="protocol", options=[])
         self.parent = w.Text(description="parent", placeholder="commit this version is based on",
                              layout=w.Layout(display="none"))
@@ -204,7 +207,7 @@ class UploadForm:
         self.save_button.on_click(guarded(self.message, lambda _: self.save()))
         self._kind_changed()
         self.widget = w.VBox([self.kind, w.HBox([self.upload, w.HTML('<span class="lk-muted">one file</span>')]),
-                              self.name, self.message_text, self.tag, self.protocol, self.parent,
+                              self.name, self.message_text, self.tag, self.visibility, self.protocol, self.parent,
                               self.run_implied, self.save_button, self.message])
 
     def _kind_changed(self) -> None:
@@ -237,7 +240,7 @@ class UploadForm:
         file_name = next(iter(files))
         name = self.name.value.strip() or Path(file_name).stem
         options = dict(name=name, message=self.message_text.value.strip(), tag=self.tag.value.strip() or None,
-                       parent=self.parent.value.strip() or None)
+                       parent=self.parent.value.strip() or None, visibility=self.visibility.value)
         kind = self.kind.value
         if kind == "dataset":
             if not self.protocol.value:

@@ -5,14 +5,16 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import ipywidgets as w
 import pytest
-from access_helpers import HH_ONLY_TERM, World, build_world
+from access_helpers import HH_ONLY_TERM, NOBLE, World, build_world, lab_state
 from stacks import lab_settings
 
 import labkit
-from labkit.dashboards import BrowserPage, ComparisonPage, EntityView, HomePage, MatrixPage, PredictionPage, queries
+from labkit.dashboards import (BrowserPage, ComparisonPage, EntityView, HomePage, MatrixPage, PredictionPage, UploadForm,
+                               queries)
 
 HIDDEN_WORDS = ("secret", "hidden_protocol", "draft")  # what an outsider must never read on a page
 
@@ -167,3 +169,27 @@ def test_prediction_and_comparison_pages_as_an_outsider(runs_world) -> None:
     compare = ComparisonPage(world.outsider, protocol="hidden_protocol", runs=private_run)
     assert list(compare.protocol_pick.options) == ["test"] and compare.run_pick.value == ()
     assert not any(word in page_text(compare.widget) for word in HIDDEN_WORDS)
+
+
+def _picked(name: str, content: bytes) -> tuple[dict, ...]:
+    """What a FileUpload holds after a visitor picked one file."""
+    return ({"name": name, "type": "", "size": len(content), "content": memoryview(content),
+             "last_modified": datetime.now(timezone.utc)},)
+
+
+def test_the_upload_form_refuses_an_outsiders_version_and_saves_their_own_entity(fresh: World) -> None:
+    before = lab_state(fresh.owner)
+    form = UploadForm(fresh.outsider)
+    form.prepare_new_version("model", "open", fresh.outsider.version("model", "open").commit)
+    form.upload.value = _picked("noble_1962.cellml", NOBLE.read_bytes())
+    form.save_button.click()
+    assert form.message.kind == "error" and "may not change model 'open'" in form.message.text
+    assert lab_state(fresh.owner) == before
+    form = UploadForm(fresh.outsider)
+    assert form.visibility.value == "private"
+    form.visibility.value = "public"
+    form.name.value = "theirs"
+    form.upload.value = _picked("noble_1962.cellml", NOBLE.read_bytes())
+    form.save_button.click()
+    assert form.message.kind == "ok", form.message.text
+    assert fresh.collaborator.version("model", "theirs").visibility == "public"
