@@ -42,14 +42,10 @@ def header_token(authorization: str | None) -> str | None:
 
 
 def from_labkit_token(lab: Lab, token: str) -> Identity:
-    """The token's owner, or Unauthenticated (unknown, revoked, or tokens not supported)."""
-    resolve = getattr(lab, "user_for_token", None)
-    if resolve is None:
-        raise Unauthenticated("this lab's labkit does not support API tokens; authenticate with the Jupyter "
-                              "server's token instead")
+    """The token's user, or Unauthenticated (not a labkit token, unknown or revoked)."""
     try:
-        return Identity(resolve(token), "labkit-token")
-    except Forbidden as err:  # labkit.access.InvalidToken: unknown or revoked
+        return Identity(lab.user_for_token(token), "labkit-token")
+    except Forbidden as err:  # labkit.access.InvalidToken
         raise Unauthenticated(str(err)) from None
 
 

@@ -9,6 +9,7 @@ import dataclasses
 import math
 from datetime import datetime, timezone
 from typing import Any
+from urllib.parse import quote
 
 import numpy as np
 
@@ -47,7 +48,6 @@ def plain(value: Any) -> Any:
 
 
 def entity_path(kind: str, name: str) -> str:
-    from urllib.parse import quote
     return f"{API_PREFIX}/{kind}s/{quote(name, safe='')}"
 
 

@@ -20,9 +20,6 @@ from labkit.results import OutputData, Prediction
 from . import serialize
 from .pagination import Page, page
 
-KINDS = ("model", "protocol", "dataset")
-
-
 @dataclass(frozen=True)
 class Listing:
     """Where a listing lives, so that its ``next`` link can be built."""

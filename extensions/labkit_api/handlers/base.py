@@ -110,7 +110,7 @@ class LabkitHandler(APIHandler):
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(lab_as_user, *args)`` off the event loop."""
-        return await self.blocking(fn, self.lab(), *args)
+        return await self.blocking(lambda: fn(self.lab(), *args))
 
     def listing(self, *, keep: tuple[str, ...] = ()) -> Listing:
         """This request's page window, and the query to repeat in its ``next`` link."""
