@@ -23,7 +23,8 @@ def wait_for(api: Api, run_id: str, timeout: float = 120.0) -> dict[str, Any]:
 def test_submit_a_run_and_follow_it_to_success(api: Api) -> None:
     run = api.ok("POST", "/runs", 201, json={"model": "hh", "protocol": "test", "parameters": {"sleep": 0.1},
                                               "model_version": 1, "protocol_version": "latest"})
-    assert run["status"] == "queued" and run["parameters"] == {"sleep": 0.1} and run["url"] == f"/labkit/api/v1/runs/{run['id']}"
+    assert run["status"] == "queued" and run["parameters"] == {"sleep": 0.1}
+    assert run["url"] == f"/labkit/api/v1/runs/{run['id']}"
     assert (run["model"], run["model_version"], run["protocol"]) == ("hh", 1, "test")
     done = wait_for(api, run["id"])
     assert done["status"] == "success" and done["has_prediction"], done
@@ -78,14 +79,14 @@ def test_cancel_a_run_then_cancelling_again_is_refused(api: Api) -> None:
 def test_rerun_repeats_the_same_versions_and_parameters(api: Api, finished_run: labkit.RunInfo) -> None:
     again = api.ok("POST", f"/runs/{finished_run.id}/rerun", 201)
     assert again["id"] != finished_run.id
-    assert (again["model"], again["model_version"], again["protocol"], again["protocol_version"], again["parameters"]) == \
-        (finished_run.model, finished_run.model_version, finished_run.protocol, finished_run.protocol_version,
-         finished_run.parameters)
+    fields = ("model", "model_version", "protocol", "protocol_version", "parameters")
+    assert [again[f] for f in fields] == [getattr(finished_run, f) for f in fields]
     assert wait_for(api, again["id"])["status"] == "success"
 
 
 def test_the_matrix_records_incompatible_pairs_only_when_asked(api: Api) -> None:
-    assert api.ok("POST", "/matrix", 201, json={"models": ["hh"], "protocols": ["calcium"]}) == {"items": [], "total": 0}
+    none = api.ok("POST", "/matrix", 201, json={"models": ["hh"], "protocols": ["calcium"]})
+    assert none == {"items": [], "total": 0}
     runs = api.ok("POST", "/matrix", 201, json={"models": ["hh"], "protocols": ["calcium"], "only_compatible": False})
     assert runs["total"] == 1 and runs["items"][0]["status"] == "inapplicable"
     assert "must list names as strings" in api.error("POST", "/matrix", 400, json={"models": [1]})
