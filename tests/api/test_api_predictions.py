@@ -32,6 +32,7 @@ def test_outputs_as_json_and_as_csv(api: Api, finished_run: labkit.RunInfo) -> N
     csv = api.get(base + "/doubled.csv")
     assert csv.status_code == 200 and csv.headers["Content-Type"].startswith("text/csv")
     assert "# units: mV" in csv.text
+    assert csv.headers["Content-Disposition"].startswith('attachment; filename="doubled.csv"')
     np.testing.assert_array_equal(np.loadtxt(io.StringIO(csv.text), delimiter=","), [0, 2, 4, 6, 8])
     message = api.error("GET", base + "/voltage", 404)
     assert "has no output 'voltage'" in message and "'doubled'" in message

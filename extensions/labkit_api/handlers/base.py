@@ -135,7 +135,10 @@ class LabkitHandler(APIHandler):
 
     def send_file(self, download: Download, *, attachment: bool = True) -> None:
         disposition = "attachment" if attachment else "inline"
-        self.set_header("Content-Disposition", f"{disposition}; filename*=UTF-8''{quote(download.file_name)}")
+        # a plain ASCII name for every client (curl -J reads only this one), the exact one in RFC 5987 form
+        plain = download.file_name.encode("ascii", "replace").decode().replace('"', "_").replace("\\", "_")
+        self.set_header("Content-Disposition",
+                        f"{disposition}; filename=\"{plain}\"; filename*=UTF-8''{quote(download.file_name)}")
         self.finish(download.content, set_content_type=download.media_type)  # APIHandler's way
 
     @classmethod
