@@ -400,7 +400,8 @@ def workers_status(ctx: click.Context) -> None:
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.option("--concurrency", type=int, default=1)
 @click.option("--queues", default=None, help="Comma-separated queues to take runs from.")
-@click.option("--beat", is_flag=True, help="Also re-queue runs of lost workers (exactly one worker needs it).")
+@click.option("--beat", is_flag=True, help="Run the reaper instead: it takes no runs and re-queues those of "
+              "lost workers (start exactly one per lab).")
 @click.argument("celery_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def worker(ctx: click.Context, concurrency: int, queues: str | None, beat: bool,
@@ -411,7 +412,8 @@ def worker(ctx: click.Context, concurrency: int, queues: str | None, beat: bool,
     the lab folder is its own working folder. It never changes the schema: it refuses to start
     if the database is not at the revision this labkit expects.
     """
-    from .queue.embedded import settings_environment, worker_command
+    from .queue.app import control_queue
+    from .queue.embedded import reaper_command, settings_environment, worker_command
     from .store.db import Database, current_revision, head_revision
     settings = load_settings(ctx.obj["lab_dir"])
     db = Database(settings.database_url)
@@ -423,9 +425,11 @@ def worker(ctx: click.Context, concurrency: int, queues: str | None, beat: bool,
         raise click.ClickException(
             f"the lab's database is at schema revision {found or 'none'} but this labkit expects {wanted}: "
             "run `labkit upgrade` on the lab server (or install the same labkit version here)")
-    command = worker_command(f"labkit-{os.getpid()}", queues or settings.default_queue, concurrency)
     if beat:
-        command.append("--beat")
+        command = reaper_command(Path(settings.root) / "celerybeat-schedule", control_queue(settings))
+    else:
+        command = worker_command(f"{(queues or settings.default_queue).replace(',', '+')}-{os.getpid()}",
+                                 queues or settings.default_queue, concurrency)
     os.environ.update(settings_environment(settings))
     os.execv(sys.executable, command + list(celery_args))
 

@@ -18,6 +18,7 @@ from typing import Callable
 import psutil
 
 from ..config import Settings
+from .app import control_queue
 
 STATE_FILE = "workers.json"
 
@@ -36,9 +37,12 @@ def worker_command(name: str, queues: str, concurrency: int = 1) -> list[str]:
             "-Q", queues, "--without-gossip", "--without-mingle"]
 
 
-def beat_command(schedule: Path) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "labkit.queue.worker_app", "beat",
-            "--loglevel=INFO", "-s", str(schedule)]
+def reaper_command(schedule: Path, control_queue: str) -> list[str]:
+    """Celery beat inside a worker of its own that takes only the control queue: it schedules the
+    re-queueing of lost workers' runs and does it at once, however busy the run workers are."""
+    return [sys.executable, "-m", "celery", "-A", "labkit.queue.worker_app", "worker", "--beat",
+            "--loglevel=INFO", "--concurrency=1", "--pool=solo", "-n", f"{control_queue}-reaper@%h",
+            "-Q", control_queue, "-s", str(schedule), "--without-gossip", "--without-mingle"]
 
 
 class EmbeddedWorkers:
@@ -63,10 +67,13 @@ class EmbeddedWorkers:
             self.declare_queues()  # once, here: workers creating broker tables together race
         env = {**os.environ, **settings_environment(self.settings)}
         started = []
-        commands = [(f"worker{i + 1}", worker_command(f"labkit-worker{i + 1}", self.settings.default_queue))
+        # node names are unique per broker (Celery's control queues are exclusive): name them by queue
+        commands = [(f"worker{i + 1}", worker_command(f"{self.settings.default_queue}-worker{i + 1}",
+                                                      self.settings.default_queue))
                     for i in range(count)]
         if beat and count:
-            commands.append(("beat", beat_command(self.settings.root / "celerybeat-schedule")))
+            commands.append(("beat", reaper_command(self.settings.root / "celerybeat-schedule",
+                                                    control_queue(self.settings))))
         for name, command in commands:
             log = self.settings.logs / f"{name}.log"
             folder, cwd, worker_env = "", self.settings.root, env

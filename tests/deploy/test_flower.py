@@ -59,7 +59,7 @@ def test_flower_on_the_lab_broker_lists_the_workers_and_their_runs(tmp_path: Pat
         try:
             base = f"http://127.0.0.1:{port}/api"
             workers = _poll("the lab's worker", lambda: [name for name in _get(f"{base}/workers?refresh=1")
-                                                         if name.startswith("labkit-worker1@")])
+                                                         if name.startswith(f"{lab.settings.default_queue}-worker1@")])
             assert len(workers) == 1
             info = lab.wait([lab.run("hh", "test")], timeout=120)[0]
             assert info.status == "success", info.error

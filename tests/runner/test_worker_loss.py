@@ -77,7 +77,9 @@ def test_a_run_cancelled_after_its_worker_died_ends_cancelled_and_never_restarts
         wait_for_status(lab, info.id, "running")
         with lab.db.session() as s:
             node = psutil.Process(s.get(orm.Run, info.id).worker_pid).parent()
-        victims = [node, *node.children(recursive=True)]
+        [reaper] = [psutil.Process(w.pid) for w in lab.workers.running() if w.name == "beat"]
+        # the reaper goes first, so that the cancel below meets the run still marked running
+        victims = [reaper, *reaper.children(recursive=True), node, *node.children(recursive=True)]
         for p in victims:
             os.kill(p.pid, signal.SIGKILL)
         psutil.wait_procs(victims, timeout=10)
@@ -92,5 +94,35 @@ def test_a_run_cancelled_after_its_worker_died_ends_cancelled_and_never_restarts
         assert later.status == "success"
         assert lab.status(info.id).status == "cancelled" and lab.status(info.id).attempt == 1
     finally:
+        lab.stop_workers()
+        lab.close()
+
+
+def test_a_lost_run_is_requeued_at_once_while_the_other_worker_is_busy_and_runs_wait(tmp_path, models_dir) -> None:
+    """Re-queueing must not wait behind the queue: the reaper has a queue and a process of its own."""
+    lab = labkit.Lab.open(tmp_path / "lab", stale_after=5.0, heartbeat_interval=0.5)
+    lab.add_model(models_dir / "hodgkin_huxley_squid_axon_model_1952_modified.cellml", name="hh")
+    lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    lab.start_workers(2)
+    try:
+        long_runs = [lab.run("hh", "test", {"sleep": 120.0}) for _ in range(2)]
+        for info in long_runs:
+            wait_for_status(lab, info.id, "running")
+        backlog = [lab.run("hh", "test") for _ in range(3)]  # queued behind the long runs
+        lost, busy = long_runs
+        with lab.db.session() as s:
+            node = psutil.Process(s.get(orm.Run, lost.id).worker_pid).parent()
+        victims = [node, *node.children(recursive=True)]
+        for p in victims:
+            os.kill(p.pid, signal.SIGKILL)
+        psutil.wait_procs(victims, timeout=10)
+
+        requeued = wait_for_status(lab, lost.id, "queued", timeout=60)  # stale after 5 s, then re-queued
+        assert "worker was lost" in " ".join(h[3] for h in requeued.history)
+        assert lab.status(busy.id).status == "running"  # the only live worker is still busy
+        assert all(lab.status(b.id).status == "queued" for b in backlog)
+    finally:
+        for info in [*long_runs, *backlog]:
+            lab.cancel(info.id)
         lab.stop_workers()
         lab.close()
