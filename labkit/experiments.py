@@ -179,6 +179,7 @@ class Experiments:
                     s.add(orm.RunEvent(run_id=run_id, status="cancelled", attempt=run.attempt,
                                        detail="cancelled before it started"))
                     return self._after(s, run_id)
+                s.refresh(run)  # a worker claimed it meanwhile: ask the running run to stop instead
             if run.status == "running":
                 s.execute(update(orm.Run).where(orm.Run.id == run_id).values(cancel_requested=True))
             elif run.status in FINAL:
