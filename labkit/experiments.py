@@ -88,7 +88,15 @@ class Experiments:
     def user(self) -> str:
         return self.settings.user
 
+    def _require_readable(self, *versions: VersionInfo) -> None:
+        """Versions come in as VersionInfo (ids); one the user may not read is missing for them."""
+        with self.db.session() as s:
+            for version in versions:
+                if not access.can_read_version(s, self.user, version.id):
+                    raise access.entity_not_found(version.kind, version.entity)
+
     def compatibility(self, model: VersionInfo, protocol: VersionInfo) -> Compatibility:
+        self._require_readable(model, protocol)
         return compatibility(Interface.from_json(self.store.interface(protocol.id)), self.store.terms(model.id))
 
     def plan_for(self, version: VersionInfo) -> list[PlannedExperiment]:
@@ -107,10 +115,7 @@ class Experiments:
                *, queue: str | None = None) -> RunInfo:
         """Create a run; queue it, or mark it inapplicable at once if the model lacks required terms.
         Anyone who may read both versions may run them."""
-        with self.db.session() as s:
-            for version in (model, protocol):
-                if not access.can_read_version(s, self.user, version.id):
-                    raise access.entity_not_found(version.kind, version.entity)
+        self._require_readable(model, protocol)
         interface = Interface.from_json(self.store.interface(protocol.id))
         parameters = dict(parameters or {})
         unknown = sorted(set(parameters) - set(interface.parameters))

@@ -52,6 +52,8 @@ def test_a_version_id_from_elsewhere_does_not_get_past_the_check(fresh: World) -
     protocol = fresh.outsider.version("protocol", "test")
     before = lab_state(fresh.owner)
     assert "there is no model called 'secret'" in error_of(lambda: fresh.outsider.experiments.submit(secret, protocol))
+    assert "there is no model called 'secret'" in error_of(
+        lambda: fresh.outsider.experiments.compatibility(secret, protocol))
     assert lab_state(fresh.owner) == before
 
 
