@@ -513,11 +513,13 @@ def demo(directory: str, n_workers: int, keep_workers: bool, serve: bool, port: 
 @click.option("--workers/--no-workers", "with_workers", default=False,
               help="Also start the lab's workers (stopped again on exit) so that runs launched here execute.")
 @click.option("--pool-size", type=int, default=1, help="Preheated kernels per page (0: none).")
+@click.option("--api/--no-api", "with_api", default=False,
+              help="Also serve the REST API (a Jupyter server on a free port; see docs/api.md).")
 @click.pass_context
 def serve(ctx: click.Context, port: int, host: str, read_only: bool | None, with_workers: bool,
-          pool_size: int) -> None:
+          pool_size: int, with_api: bool) -> None:
     """Serve the lab's dashboards (Voilà) and print their URL; Ctrl-C stops them."""
-    from .dashboards.serve import DashboardServer, free_port
+    from .dashboards.serve import ApiServer, DashboardServer, free_port
     lab = Lab.open(ctx.obj["lab_dir"], read_only=read_only)
     ctx.call_on_close(lab.close)
     started = with_workers and not lab.workers.running()
@@ -525,15 +527,21 @@ def serve(ctx: click.Context, port: int, host: str, read_only: bool | None, with
         lab.start_workers()
     server = DashboardServer(lab.settings, port=port or free_port(host), host=host, pool_size=pool_size,
                              preheat=pool_size > 0)
+    api = ApiServer(lab.settings, port=free_port(host), host=host) if with_api else None
     try:
         server.start(timeout=120)
         click.echo(f"dashboards of {lab.settings.root}" + (" (read-only)" if lab.settings.read_only else "")
                    + f": {server.url}")
+        if api is not None:
+            api.start(timeout=120)
+            click.echo(f"REST API: {api.url} (Jupyter token {api.token}); see docs/api.md")
         click.echo(f"log: {server.log}; press Ctrl-C to stop")
         server.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        if api is not None:
+            api.stop()
         server.stop()
         if started:
             lab.stop_workers()

@@ -38,11 +38,11 @@ def test_voila_command_preheats_a_kernel_pool_per_page() -> None:
     assert not any("preheat" in part for part in voila_command(9999, preheat=False))
 
 
-def test_labkit_serve_prints_the_url_and_serves_the_pages(tmp_path: Path) -> None:
+def test_labkit_serve_prints_the_url_and_serves_the_pages_and_the_api(tmp_path: Path) -> None:
     labkit.Lab.open(tmp_path / "lab").close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
     process = subprocess.Popen([sys.executable, "-m", "labkit", "--lab", str(tmp_path / "lab"), "serve", "--port", "0",
-                                "--pool-size", "0", "--read-only"],
+                                "--pool-size", "0", "--read-only", "--api"],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     try:
         line = process.stdout.readline()
@@ -54,6 +54,14 @@ def test_labkit_serve_prints_the_url_and_serves_the_pages(tmp_path: Path) -> Non
         assert response.status == 200
         assert "application/vnd.jupyter.widget-view+json" in page  # the page's widget was displayed
         assert "Traceback" not in page and "LabkitError" not in page
+
+        api_line = process.stdout.readline()  # "REST API: <url> (Jupyter token <token>); see docs/api.md"
+        assert api_line.startswith("REST API: "), api_line
+        api_url = api_line.split()[2]
+        token = api_line.split("Jupyter token ", 1)[1].split(")", 1)[0]
+        request = urllib.request.Request(f"{api_url}/models", headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            assert response.status == 200 and b'"items"' in response.read()
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -61,5 +69,6 @@ def test_labkit_serve_prints_the_url_and_serves_the_pages(tmp_path: Path) -> Non
         except subprocess.TimeoutExpired:
             process.kill()
     time.sleep(0.5)
-    with pytest.raises(OSError):
-        urllib.request.urlopen(url, timeout=5)
+    for stopped in (url, f"{api_url}/openapi.json"):  # Ctrl-C stops both servers
+        with pytest.raises(OSError):
+            urllib.request.urlopen(stopped, timeout=5)
