@@ -13,6 +13,7 @@ import click
 from tqdm import tqdm
 
 from .config import load_settings
+from .access import PUBLIC_VISITOR
 from .errors import LabkitError
 from .experiments import RunInfo
 from .lab import Lab
@@ -515,18 +516,21 @@ def demo(directory: str, n_workers: int, keep_workers: bool, serve: bool, port: 
 @click.option("--pool-size", type=int, default=1, help="Preheated kernels per page (0: none).")
 @click.option("--api/--no-api", "with_api", default=False,
               help="Also serve the REST API (a Jupyter server on a free port; see docs/api.md).")
+@click.option("--user", "page_user", default=None,
+              help=f"The user the pages act as (default: the lab's user, or '{PUBLIC_VISITOR}' with "
+                   "--read-only, who sees only public and moderated versions).")
 @click.pass_context
 def serve(ctx: click.Context, port: int, host: str, read_only: bool | None, with_workers: bool,
-          pool_size: int, with_api: bool) -> None:
+          pool_size: int, with_api: bool, page_user: str | None) -> None:
     """Serve the lab's dashboards (Voilà) and print their URL; Ctrl-C stops them."""
-    from .dashboards.serve import ApiServer, DashboardServer, free_port
+    from .dashboards.serve import ApiServer, DashboardServer, free_port, page_settings
     lab = Lab.open(ctx.obj["lab_dir"], read_only=read_only)
     ctx.call_on_close(lab.close)
     started = with_workers and not lab.workers.running()
     if started:
         lab.start_workers()
-    server = DashboardServer(lab.settings, port=port or free_port(host), host=host, pool_size=pool_size,
-                             preheat=pool_size > 0)
+    server = DashboardServer(page_settings(lab.settings, page_user), port=port or free_port(host), host=host,
+                             pool_size=pool_size, preheat=pool_size > 0)
     api = ApiServer(lab.settings, port=free_port(host), host=host) if with_api else None
     try:
         server.start(timeout=120)
@@ -535,7 +539,7 @@ def serve(ctx: click.Context, port: int, host: str, read_only: bool | None, with
         if api is not None:
             api.start(timeout=120)
             click.echo(f"REST API: {api.url} (Jupyter token {api.token}); see docs/api.md")
-        click.echo(f"log: {server.log}; press Ctrl-C to stop")
+        click.echo(f"the pages act as user {server.settings.user!r}; log: {server.log}; press Ctrl-C to stop")
         server.wait()
     except KeyboardInterrupt:
         pass

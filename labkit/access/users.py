@@ -17,6 +17,9 @@ from ..errors import Forbidden, InvalidInput, NotFound
 from ..store import orm
 
 TOKEN_PREFIX = "lk_"
+#: Who a public, read-only dashboard site acts as: a user who owns nothing and so reads only public
+#: and moderated versions (Voilà gives every visitor the same kernel identity).
+PUBLIC_VISITOR = "guest"
 _USER_NAME = re.compile(r"[^\s/]{1,200}")
 
 

@@ -49,6 +49,16 @@ def voila_command(port: int, *, host: str = "127.0.0.1", preheat: bool = True, p
     return command
 
 
+def page_settings(settings: Settings, user: str | None = None) -> Settings:
+    """The settings the dashboard kernels get: ``user`` if given; a read-only site acts as the
+    public visitor, so that it shows only what everyone may read (docs/permissions.md)."""
+    from dataclasses import replace
+
+    from ..access import PUBLIC_VISITOR
+    chosen = user or (PUBLIC_VISITOR if settings.read_only else settings.user)
+    return replace(settings, user=chosen)
+
+
 class ServerProcess:
     """A web server in a child process of its own session, for one lab: start, wait until it
     answers HTTP, stop it with everything it started. Subclasses give the command and the address

@@ -72,3 +72,18 @@ def test_labkit_serve_prints_the_url_and_serves_the_pages_and_the_api(tmp_path: 
     for stopped in (url, f"{api_url}/openapi.json"):  # Ctrl-C stops both servers
         with pytest.raises(OSError):
             urllib.request.urlopen(stopped, timeout=5)
+
+
+def test_a_read_only_site_acts_as_the_public_visitor_unless_told_otherwise(tmp_path: Path, models_dir: Path) -> None:
+    from labkit.access import PUBLIC_VISITOR
+    from labkit.dashboards.serve import page_settings
+    from labkit.queue.embedded import settings_environment
+
+    with labkit.Lab.open(tmp_path / "lab") as lab:
+        lab.add_model(models_dir / "hodgkin_huxley_squid_axon_model_1952_modified.cellml", name="private_hh")
+        public = page_settings(load_settings(tmp_path / "lab", read_only=True))
+        assert public.user == PUBLIC_VISITOR
+        assert settings_environment(public)["LABKIT_USER"] == PUBLIC_VISITOR  # what Voilà's kernels get
+        assert lab.as_user(public.user).names("model") == []  # so the site shows no private model
+        assert page_settings(lab.settings).user == lab.settings.user  # a working site acts as its operator
+        assert page_settings(load_settings(tmp_path / "lab", read_only=True), "alice").user == "alice"
