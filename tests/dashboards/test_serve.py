@@ -65,7 +65,7 @@ def test_labkit_serve_prints_the_url_and_serves_the_pages_and_the_api(tmp_path: 
     finally:
         process.send_signal(signal.SIGINT)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=90)  # it stops two servers, each allowed 20 s; more on a loaded machine
         except subprocess.TimeoutExpired:
             process.kill()
     time.sleep(0.5)

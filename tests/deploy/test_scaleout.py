@@ -15,6 +15,7 @@ from notebooks import protocol_notebook
 import labkit
 from labkit.queue.embedded import settings_environment
 from labkit.store import orm
+from labkit.store.entities import EntityStore
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -112,8 +113,9 @@ def test_a_version_saved_before_files_were_kept_in_the_database_is_recorded_when
     model = lab.version("model", "hh")
     with lab.db.session() as s:  # as an older labkit left it
         s.query(orm.VersionFile).filter(orm.VersionFile.version_id == model.id).delete()
+    remote = EntityStore(lab.db, Path(lab.settings.root) / "no-repositories")  # what a worker has
     with pytest.raises(labkit.NotFound, match="not in the database"):
-        lab.store.fetch(model, Path(lab.settings.root) / "elsewhere")
+        remote.fetch(model, Path(lab.settings.root) / "elsewhere")
     lab.start_workers(1)
     started = time.monotonic()
     info = lab.wait([lab.run("hh", "test")], timeout=120)[0]
