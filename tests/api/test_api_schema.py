@@ -69,7 +69,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.include(method="GET").parametrize()
-@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+@settings(max_examples=6, deadline=None, derandomize=True, database=None,
           suppress_health_check=list(HealthCheck))
 def test_read_endpoints_conform_to_the_document(case: object, api_server: ApiServer) -> None:
     """Generated requests (valid and invalid) to every GET endpoint: no 5xx, only documented
