@@ -49,6 +49,14 @@ def _lab(ctx: click.Context) -> Lab:
     return ctx.obj["lab"]
 
 
+def _interruptible() -> None:
+    """Make Ctrl-C (SIGINT) raise KeyboardInterrupt whatever this process inherited. A process started
+    in the background by a shell, or by a program that ignores Ctrl-C, inherits SIGINT as ignored;
+    the servers we start run in sessions of their own and would then outlive an interrupt."""
+    import signal
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def _kind(value: str) -> str:
     return KIND_PLURALS.get(value, value)
 
@@ -502,6 +510,7 @@ def demo(directory: str, n_workers: int, keep_workers: bool, serve: bool, port: 
     """Create a demo lab with labkit's own models and protocols, run its experiment matrix, and serve
     the dashboards on it."""
     from .demo import build_demo
+    _interruptible()
     build_demo(Path(directory), workers=n_workers, keep_workers=keep_workers, echo=click.echo, serve=serve,
                port=port, run_all=run_all)
 
@@ -524,6 +533,7 @@ def serve(ctx: click.Context, port: int, host: str, read_only: bool | None, with
           pool_size: int, with_api: bool, page_user: str | None) -> None:
     """Serve the lab's dashboards (Voilà) and print their URL; Ctrl-C stops them."""
     from .dashboards.serve import ApiServer, DashboardServer, free_port, page_settings
+    _interruptible()
     lab = Lab.open(ctx.obj["lab_dir"], read_only=read_only)
     ctx.call_on_close(lab.close)
     started = with_workers and not lab.workers.running()

@@ -41,9 +41,11 @@ def test_voila_command_preheats_a_kernel_pool_per_page() -> None:
 def test_labkit_serve_prints_the_url_and_serves_the_pages_and_the_api(tmp_path: Path) -> None:
     labkit.Lab.open(tmp_path / "lab").close()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    # started with SIGINT ignored, as a shell's background job is: Ctrl-C must still stop it
     process = subprocess.Popen([sys.executable, "-m", "labkit", "--lab", str(tmp_path / "lab"), "serve", "--port", "0",
                                 "--pool-size", "0", "--read-only", "--api"],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         line = process.stdout.readline()
         assert "(read-only)" in line and "/voila/render/home.ipynb" in line, line
