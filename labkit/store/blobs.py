@@ -37,7 +37,7 @@ def tree_of_folder(folder: Path) -> dict[str, bytes]:
 
 def record_version_files(session: Session, version_id: int, files: dict[str, bytes]) -> None:
     """Record a version's complete file tree (idempotent: an already recorded version is left alone)."""
-    if session.scalar(select(orm.VersionFile.id).where(orm.VersionFile.version_id == version_id).limit(1)):
+    if has_version_files(session, version_id):
         return
     for path, data in sorted(files.items()):
         session.add(orm.VersionFile(version_id=version_id, path=path, blob_sha256=put_blob(session, data)))
