@@ -16,13 +16,18 @@ pytestmark = pytest.mark.timeout(600)
 TT06_APD90_REFERENCE = 301.4  # ms, the Web Lab's SteadyStateRestitution value at 1000 ms
 
 
+def _worker_logs(folder: Path) -> str:
+    """The tail of every worker log, so that a failed run in CI explains itself."""
+    return "".join(f"\n--- {log.name}\n{log.read_text(errors='replace')[-4000:]}" for log in sorted(folder.glob("*.log")))
+
+
 def test_the_demo_command_builds_a_lab_and_runs_its_matrix(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "labkit", "demo", str(tmp_path / "demo"), "--no-serve"],
                             capture_output=True, text=True, timeout=500)
     assert result.returncode == 0, result.stderr[-3000:]
     out = result.stdout
     # steady pacing on all four models; the calcium transient only where calcium is modelled
-    assert out.count(" success") == 6, out
+    assert out.count(" success") == 6, out + _worker_logs(tmp_path / "demo" / "logs")
     assert out.count("inapplicable (model lacks cytosolic_calcium_concentration)") == 2, out
     assert "Where to look next" in out
     with labkit.Lab.open(tmp_path / "demo") as lab:

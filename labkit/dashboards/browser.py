@@ -13,7 +13,7 @@ from ..errors import InvalidInput
 from ..lab import Lab
 from ..store.entities import VersionInfo
 from . import queries
-from .common import (Message, data_link, entity_link, esc, file_mime, guarded, h2, header, html_table,
+from .common import (Message, data_link, entity_link, esc, file_mime, guarded, header, html_table,
                      link_button, page_box, page_url, when)
 
 KIND_CHOICES = [("all kinds", ""), ("models", "model"), ("protocols", "protocol"), ("datasets", "dataset")]

@@ -15,17 +15,27 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import orm
 
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
 
 def put_blob(session: Session, data: bytes) -> str:
-    """Store ``data`` once; return its SHA-256."""
+    """Store ``data`` once; return its SHA-256.
+
+    Two workers often deliver an identical file at the same moment (the same protocol's plots or
+    log on two models). A look-then-insert would let both see no row and the second fail on the
+    key when the first commits, so the insert itself skips an existing key (``ON CONFLICT DO
+    NOTHING``, which PostgreSQL and SQLite both have).
+    """
     sha = hashlib.sha256(data).hexdigest()
     if session.get(orm.Blob, sha) is None:
-        session.add(orm.Blob(sha256=sha, size=len(data), data=data))
-        session.flush()
+        insert = _INSERTS[session.get_bind().dialect.name]
+        session.execute(insert(orm.Blob).values(sha256=sha, size=len(data), data=data)
+                        .on_conflict_do_nothing(index_elements=["sha256"]))
     return sha
 
 

@@ -9,15 +9,22 @@ from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from ..errors import InvalidInput
+
 MIGRATIONS = Path(__file__).with_name("migrations")
+SUPPORTED_DATABASES = ("sqlite", "postgresql")
 
 
 def make_engine(url: str) -> Engine:
     """An engine; SQLite gets WAL, a busy timeout and foreign keys so several processes can share it."""
-    if url.startswith("sqlite"):
+    backend = make_url(url).get_backend_name()
+    if backend not in SUPPORTED_DATABASES:
+        raise InvalidInput(f"labkit keeps its metadata in SQLite or PostgreSQL, not {backend!r}: set "
+                           "database_url to sqlite:///PATH or postgresql://USER@HOST/DB (docs/configuration.md)")
+    if backend == "sqlite":
         engine = create_engine(url, connect_args={"timeout": 60})
 
         @event.listens_for(engine, "connect")

@@ -50,7 +50,6 @@ def test_labkit_serve_prints_the_url_and_serves_the_pages_and_the_api(tmp_path: 
         line = process.stdout.readline()
         assert "(read-only)" in line and "/voila/render/home.ipynb" in line, line
         url = line.split(": ", 1)[1].strip()
-        base = url.rsplit("/voila/", 1)[0]
         with urllib.request.urlopen(url, timeout=120) as response:
             page = response.read().decode()
         assert response.status == 200

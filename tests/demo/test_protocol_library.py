@@ -4,7 +4,6 @@ minutes. The numbers themselves are checked against the Web Lab in tests/sim and
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from labs import lab_with_workers
