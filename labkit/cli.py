@@ -246,14 +246,18 @@ def run(ctx: click.Context, model: str, protocol: str, params: tuple[str, ...], 
 @main.command()
 @click.option("--model", "models", multiple=True, help="Only these models (repeatable).")
 @click.option("--protocol", "protocols", multiple=True, help="Only these protocols (repeatable).")
+@click.option("--rerun", is_flag=True, help="Queue every pair again, even those already run on these versions.")
 @click.option("--wait/--no-wait", default=True)
 @click.option("--timeout", type=float, default=None)
 @click.pass_context
-def matrix(ctx: click.Context, models: tuple[str, ...], protocols: tuple[str, ...], wait: bool,
+def matrix(ctx: click.Context, models: tuple[str, ...], protocols: tuple[str, ...], rerun: bool, wait: bool,
            timeout: float | None) -> None:
-    """Run every protocol on every model (latest versions); incompatible pairs are recorded as inapplicable."""
+    """Run every protocol on every model (latest versions); incompatible pairs are recorded as inapplicable.
+
+    A pair already run on its latest versions (queued, running, or ended well) is shown, not run again,
+    unless --rerun is given; failed and cancelled runs are queued again."""
     lab = _lab(ctx)
-    runs = lab.run_matrix(models or None, protocols or None, only_compatible=False)
+    runs = lab.run_matrix(models or None, protocols or None, only_compatible=False, rerun=rerun)
     if wait:
         runs = _wait_with_progress(lab, runs, timeout)
     for info in runs:

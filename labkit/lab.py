@@ -27,6 +27,9 @@ from .store import orm
 from .store.db import Database
 from .store.entities import LATEST, EntityStore, VersionInfo
 
+#: Run states the matrix shows again instead of queuing the pair anew (see ``Lab.run_matrix``).
+MATRIX_REUSES = frozenset({"queued", "running", "success", "partial", "inapplicable"})
+
 Ref = str | int
 
 
@@ -242,15 +245,33 @@ class Lab:
                                        parameters, queue=queue)
 
     def run_matrix(self, models: Iterable[str] | None = None, protocols: Iterable[str] | None = None,
-                   *, only_compatible: bool = True) -> list[RunInfo]:
-        """Queue every (model, protocol) pair; by default only compatible pairs."""
+                   *, only_compatible: bool = True, rerun: bool = False) -> list[RunInfo]:
+        """Queue every (model, protocol) pair of latest versions; by default only compatible pairs.
+
+        As in the Web Lab, an experiment is run once per pair of versions: a pair whose latest
+        versions already have a run with default parameters that is queued, running or ended well
+        (or was found inapplicable) gets that run back instead of a new one. ``rerun`` queues
+        every pair again; failed and cancelled runs are always queued again.
+        """
+        models = list(models or self.names("model"))
         runs = []
         for protocol in (protocols or self.names("protocol")):
-            for model in (models or self.names("model")):
+            for model in models:
                 if only_compatible and not self.compatibility(model, protocol).compatible:
                     continue
-                runs.append(self.run(model, protocol))
+                existing = None if rerun else self._matrix_run(model, protocol)
+                runs.append(existing or self.run(model, protocol))
         return runs
+
+    def _matrix_run(self, model: str, protocol: str) -> RunInfo | None:
+        """The newest run of the latest versions of ``model`` and ``protocol`` with default
+        parameters that the matrix may show instead of queuing the pair again."""
+        model_version = self.version("model", model).number
+        protocol_version = self.version("protocol", protocol).number
+        candidates = [r for r in self.runs(model=model, protocol=protocol)
+                      if r.model_version == model_version and r.protocol_version == protocol_version
+                      and not r.parameters and r.status in MATRIX_REUSES]
+        return candidates[-1] if candidates else None
 
     def run_planned(self, saved: SaveResult) -> list[RunInfo]:
         return [self.experiments.submit(p.model, p.protocol) for p in saved.planned]

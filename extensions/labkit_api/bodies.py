@@ -63,8 +63,8 @@ def submission(data: dict[str, Any]) -> Submission:
         queue=_field(data, "queue", str, "the name of a worker queue"))
 
 
-def matrix(data: dict[str, Any]) -> tuple[list[str] | None, list[str] | None, bool]:
-    _unknown(data, {"models", "protocols", "only_compatible"})
+def matrix(data: dict[str, Any]) -> tuple[list[str] | None, list[str] | None, bool, bool]:
+    _unknown(data, {"models", "protocols", "only_compatible", "rerun"})
     names = []
     for key in ("models", "protocols"):
         value = _field(data, key, list, f"a list of {key[:-1]} names (or null for every one)")
@@ -72,7 +72,8 @@ def matrix(data: dict[str, Any]) -> tuple[list[str] | None, list[str] | None, bo
             raise InvalidInput(f"the field {key!r} must list names as strings")
         names.append(value or None)
     only = _field(data, "only_compatible", bool, "true or false", default=True)
-    return names[0], names[1], only
+    rerun = _field(data, "rerun", bool, "true or false", default=False)
+    return names[0], names[1], only, rerun
 
 
 def visibility(data: dict[str, Any]) -> str:

@@ -157,8 +157,9 @@ def submit(lab: Lab, order: Submission) -> dict[str, Any]:
                                  protocol_version=order.protocol_version, queue=order.queue))
 
 
-def matrix(lab: Lab, models: list[str] | None, protocols: list[str] | None, only_compatible: bool) -> dict[str, Any]:
-    runs = lab.run_matrix(models, protocols, only_compatible=only_compatible)
+def matrix(lab: Lab, models: list[str] | None, protocols: list[str] | None, only_compatible: bool,
+           rerun: bool) -> dict[str, Any]:
+    runs = lab.run_matrix(models, protocols, only_compatible=only_compatible, rerun=rerun)
     return {"items": [serialize.run(r) for r in runs], "total": len(runs)}
 
 

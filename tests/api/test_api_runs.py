@@ -91,6 +91,16 @@ def test_the_matrix_records_incompatible_pairs_only_when_asked(api: Api) -> None
     assert runs["total"] == 1 and runs["items"][0]["status"] == "inapplicable"
     assert "must list names as strings" in api.error("POST", "/matrix", 400, json={"models": [1]})
     assert "must be true or false" in api.error("POST", "/matrix", 400, json={"only_compatible": "yes"})
+    assert "must be true or false" in api.error("POST", "/matrix", 400, json={"rerun": 1})
+
+
+def test_the_matrix_shows_a_pair_already_run_unless_asked_to_rerun(api: Api) -> None:
+    pair = {"models": ["hh"], "protocols": ["test"]}
+    first = api.ok("POST", "/matrix", 201, json=pair)["items"]
+    again = api.ok("POST", "/matrix", 201, json=pair)["items"]
+    assert [r["id"] for r in again] == [r["id"] for r in first]
+    forced = api.ok("POST", "/matrix", 201, json={**pair, "rerun": True})["items"]
+    assert len(forced) == 1 and forced[0]["id"] != first[0]["id"]
 
 
 def test_unknown_runs_are_404_for_every_action(api: Api) -> None:

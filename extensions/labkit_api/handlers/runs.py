@@ -25,8 +25,8 @@ class MatrixHandler(LabkitHandler):
     @endpoint
     async def post(self) -> None:
         data = await self.blocking(bodies.json_object, self.request) if self.request.body else {}
-        models, protocols, only = await self.blocking(bodies.matrix, data)
-        self.reply(await self.call(service.matrix, models, protocols, only), 201)
+        models, protocols, only, rerun = await self.blocking(bodies.matrix, data)
+        self.reply(await self.call(service.matrix, models, protocols, only, rerun), 201)
 
 
 class RunHandler(LabkitHandler):
