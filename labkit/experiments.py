@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import aliased, selectinload
 
 from . import access
@@ -150,26 +150,36 @@ class Experiments:
         with self.db.session() as s:
             return run_info(access.readable_run(s, self.user, run_id))
 
-    def list(self, *, status: str | None = None, model: str | None = None,
-             protocol: str | None = None) -> list[RunInfo]:
+    def list(self, *, status: str | None = None, model: str | None = None, protocol: str | None = None,
+             limit: int | None = None, offset: int = 0) -> list[RunInfo]:
+        """The runs this user may read, oldest first; ``limit``/``offset`` select a page in SQL."""
+        query = (self._readable(select(orm.Run), status, model, protocol)
+                 .options(*_RUN_INFO_LOADS).order_by(orm.Run.created_at, orm.Run.id).offset(offset).limit(limit))
+        with self.db.session() as s:  # filtered in SQL and loaded in a few queries, not one per run
+            return [run_info(r) for r in s.scalars(query)]
+
+    def count(self, *, status: str | None = None, model: str | None = None, protocol: str | None = None) -> int:
+        """How many runs ``list`` would return without a limit (counted in SQL)."""
+        with self.db.session() as s:
+            return s.scalar(self._readable(select(func.count(orm.Run.id)), status, model, protocol)) or 0
+
+    def _readable(self, query: Select, status: str | None, model: str | None, protocol: str | None) -> Select:
+        """``query`` over runs joined to their model and protocol, filtered, and only what this user may read."""
         model_version, protocol_version = aliased(orm.Version), aliased(orm.Version)
         model_entity, protocol_entity = aliased(orm.Entity), aliased(orm.Entity)
-        query = (select(orm.Run).join(orm.Run.experiment)
+        query = (query.select_from(orm.Run).join(orm.Run.experiment)
                  .join(model_version, orm.Experiment.model_version_id == model_version.id)
                  .join(model_entity, model_version.entity_id == model_entity.id)
                  .join(protocol_version, orm.Experiment.protocol_version_id == protocol_version.id)
                  .join(protocol_entity, protocol_version.entity_id == protocol_entity.id)
-                 .options(*_RUN_INFO_LOADS)
-                 .order_by(orm.Run.created_at))
+                 .where(access.run_readable(self.user)))
         if status:
             query = query.where(orm.Run.status == status)
         if model is not None:
             query = query.where(model_entity.name == model)
         if protocol is not None:
             query = query.where(protocol_entity.name == protocol)
-        with self.db.session() as s:  # filtered in SQL and loaded in a few queries, not one per run
-            query = query.where(access.run_readable(self.user))
-            return [run_info(r) for r in s.scalars(query)]
+        return query
 
     def cancel(self, run_id: str) -> RunInfo:
         """Cancel a queued run at once; ask a running one to stop (its worker kills the kernel). Only

@@ -280,7 +280,12 @@ class Lab:
         return self.experiments.get(run_id)
 
     def runs(self, **filters: Any) -> list[RunInfo]:
+        """Runs this user may read, oldest first. Filters: ``status``, ``model``, ``protocol``; a page
+        with ``limit`` and ``offset`` (counted by ``count_runs`` with the same filters)."""
         return self.experiments.list(**filters)
+
+    def count_runs(self, **filters: Any) -> int:
+        return self.experiments.count(**filters)
 
     def cancel(self, run_id: str) -> RunInfo:
         return self.experiments.cancel(run_id)

@@ -43,10 +43,15 @@ def parse(limit: str | None, offset: str | None) -> Page:
 def page(items: Sequence[T], window: Page, path: str, query: dict[str, str],
          render: Callable[[T], Any]) -> dict[str, Any]:
     """One page of ``items``, each rendered; ``next`` is the address of the following page or null."""
-    shown = window.window(items)
+    return page_of(window.window(items), len(items), window, path, query, render)
+
+
+def page_of(shown: Sequence[T], total: int, window: Page, path: str, query: dict[str, str],
+            render: Callable[[T], Any]) -> dict[str, Any]:
+    """A page whose items were already selected (by the database) out of ``total``."""
     following = window.offset + window.limit
     next_url = None
-    if following < len(items):
+    if following < total:
         next_url = path + "?" + urlencode({**query, "limit": window.limit, "offset": following})
-    return {"items": [render(item) for item in shown], "total": len(items), "limit": window.limit,
+    return {"items": [render(item) for item in shown], "total": total, "limit": window.limit,
             "offset": window.offset, "next": next_url}

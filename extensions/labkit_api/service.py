@@ -18,7 +18,7 @@ from labkit.protocols import ProtocolCheckError, check_protocol
 from labkit.results import OutputData, Prediction
 
 from . import serialize
-from .pagination import Page, page
+from .pagination import Page, page, page_of
 
 @dataclass(frozen=True)
 class Listing:
@@ -30,6 +30,10 @@ class Listing:
 
     def of(self, items: list[Any], render: Callable[[Any], Any]) -> dict[str, Any]:
         return page(items, self.window, self.path, self.query, render)
+
+    def selected(self, shown: list[Any], total: int, render: Callable[[Any], Any]) -> dict[str, Any]:
+        """A page the database already cut (``shown`` of ``total``)."""
+        return page_of(shown, total, self.window, self.path, self.query, render)
 
 
 @dataclass(frozen=True)
@@ -139,7 +143,9 @@ def compatibility(lab: Lab, model: str, protocol: str, model_version: str, proto
 
 # -- experiments and runs -------------------------------------------------------------------------
 def list_runs(lab: Lab, filters: dict[str, str], listing: Listing) -> dict[str, Any]:
-    return listing.of(lab.runs(**filters), serialize.run)
+    """One page of runs, cut and counted in SQL: a lab may hold many thousands."""
+    shown = lab.runs(**filters, limit=listing.window.limit, offset=listing.window.offset)
+    return listing.selected(shown, lab.count_runs(**filters), serialize.run)
 
 
 @dataclass(frozen=True)
