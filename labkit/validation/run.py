@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from ..experiments import RunInfo
 from ..lab import Lab
-from .catalogue import PROTOCOLS, ReferenceProtocol
+from .catalogue import HARNESS_MODELS, OUTSIDE_HARNESS, PROTOCOLS, ReferenceProtocol
 from .compare import HARNESS_MAX_PACES, Comparison, compare
 from .reference import ReferenceOutput, reference_outputs
 
@@ -51,14 +51,19 @@ def _find_reusable(lab: Lab, model: str, protocol: ReferenceProtocol, parameters
     return None
 
 
-def run_parameters(protocol: ReferenceProtocol, references: list[ReferenceOutput]) -> dict[str, Any]:
+def run_parameters(protocol: ReferenceProtocol, references: list[ReferenceOutput],
+                   model: str | None = None) -> dict[str, Any]:
     """The protocol's parameters for one model, given that model's reference outputs.
 
-    A reference pace count of exactly the harness's cap (1000) was produced with ``max_paces =
-    1000`` (see :mod:`labkit.validation.compare`), so the run uses the same cap: the comparison
-    would cap our count there anyway, and pacing on to 10,000 beats would only cost time.
+    A model the Web Lab's harness does not re-run has references made with the protocol's own
+    defaults (``catalogue.OUTSIDE_HARNESS``). Otherwise, a reference pace count of exactly the
+    harness's cap (1000) was produced with ``max_paces = 1000`` (see :mod:`labkit.validation.compare`),
+    so the run uses the same cap: the comparison would cap our count there anyway, and pacing on to
+    10,000 beats would only cost time.
     """
     parameters = dict(protocol.parameters)
+    if model is not None and model not in HARNESS_MODELS and protocol.name in OUTSIDE_HARNESS:
+        return {**parameters, **OUTSIDE_HARNESS[protocol.name]}
     counts = [r for r in references if r.name == "num_paces" and r.values.size == 1]
     if "max_paces" in parameters and counts and float(counts[0].values.reshape(-1)[0]) == HARNESS_MAX_PACES:
         parameters["max_paces"] = min(int(parameters["max_paces"]), int(HARNESS_MAX_PACES))
@@ -91,7 +96,7 @@ def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: P
             runs[(model, protocol_name)] = "inapplicable: the model does not annotate " + ", ".join(missing)
             continue
         parameters = run_parameters(protocol, [r for r in references
-                                               if r.model == model and r.protocol == protocol_name])
+                                               if r.model == model and r.protocol == protocol_name], model)
         runs[(model, protocol_name)] = _find_reusable(lab, model, protocol, parameters, retry_failed) or \
             lab.run(model, Path(protocol.notebook).stem, parameters)
     return runs

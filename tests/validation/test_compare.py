@@ -101,3 +101,22 @@ def test_a_run_is_capped_where_its_reference_count_shows_the_harness_cap() -> No
     assert run_parameters(protocol, [])["max_paces"] == 10000
     assert protocol.parameters["max_paces"] == 10000  # the catalogue itself is untouched
     assert "max_paces" not in run_parameters(PROTOCOLS["S1S2"], [count(1000.0)])
+
+
+def test_models_outside_the_web_lab_harness_run_with_the_protocol_defaults() -> None:
+    from labkit.validation.catalogue import HARNESS_MODELS, PROTOCOLS
+    from labkit.validation.reference import ReferenceOutput
+    from labkit.validation.run import run_parameters
+
+    def count(model: str, value: float) -> ReferenceOutput:
+        return ReferenceOutput(model, "SteadyStateRunner", "num_paces", "", np.array([value]), Path("x"))
+
+    steady = PROTOCOLS["SteadyStateRunner"]
+    assert "noble_model_1991" not in HARNESS_MODELS and "luo_rudy_1991" in HARNESS_MODELS
+    # outside the harness: the protocol's default cap, whatever the reference count says
+    assert run_parameters(steady, [count("noble_model_1991", 1000.0)], "noble_model_1991")["max_paces"] == 10000
+    # inside it: the harness's override, as the catalogue has it
+    assert run_parameters(steady, [count("luo_rudy_1991", 1000.0)], "luo_rudy_1991")["max_paces"] == 1000
+    # only the protocols whose references showed it
+    assert run_parameters(PROTOCOLS["SteadyStateRunner4Hz"], [], "noble_model_1991")["max_paces"] == 1000
+    assert steady.parameters["max_paces"] == 1000
