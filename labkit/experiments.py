@@ -53,6 +53,12 @@ class RunInfo:
     def done(self) -> bool:
         return self.status in FINAL
 
+    @property
+    def error_line(self) -> str:
+        """The last line of the error (a traceback's, naming the exception): what a reader needs first."""
+        lines = [line.strip() for line in (self.error or "").splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
 
 # Everything run_info touches, loaded up front (a handful of queries however many runs are listed).
 _RUN_INFO_LOADS = (

@@ -259,19 +259,22 @@ class Lab:
             for model in models:
                 if only_compatible and not self.compatibility(model, protocol).compatible:
                     continue
-                existing = None if rerun else self._matrix_run(model, protocol)
+                existing = None if rerun else self.latest_run(model, protocol, {}, statuses=MATRIX_REUSES)
                 runs.append(existing or self.run(model, protocol))
         return runs
 
-    def _matrix_run(self, model: str, protocol: str) -> RunInfo | None:
-        """The newest run of the latest versions of ``model`` and ``protocol`` with default
-        parameters that the matrix may show instead of queuing the pair again."""
+    def latest_run(self, model: str, protocol: str, parameters: dict[str, Any], *,
+                   statuses: Iterable[str]) -> RunInfo | None:
+        """The newest run of the latest versions of ``model`` and ``protocol`` with exactly these
+        ``parameters`` and one of ``statuses``: the run to show again instead of queuing a new one."""
         model_version = self.version("model", model).number
         protocol_version = self.version("protocol", protocol).number
-        candidates = [r for r in self.runs(model=model, protocol=protocol)
-                      if r.model_version == model_version and r.protocol_version == protocol_version
-                      and not r.parameters and r.status in MATRIX_REUSES]
-        return candidates[-1] if candidates else None
+        wanted = frozenset(statuses)
+        for info in reversed(self.runs(model=model, protocol=protocol)):
+            if info.model_version == model_version and info.protocol_version == protocol_version \
+                    and info.parameters == parameters and info.status in wanted:
+                return info
+        return None
 
     def run_planned(self, saved: SaveResult) -> list[RunInfo]:
         return [self.experiments.submit(p.model, p.protocol) for p in saved.planned]

@@ -60,7 +60,7 @@ def build_demo(directory: Path, *, workers: int = 2, keep_workers: bool = False,
             if info.status == "inapplicable":
                 summary += f" (model lacks {', '.join(info.missing_terms)})"
             elif info.status == "failed" and info.error:
-                summary += f": {_last_line(info.error)}"
+                summary += f": {info.error_line[:300]}"
             elif info.results_path:
                 outputs = lab.prediction(info.id).outputs
                 scalars = [f"{o.name}={o.scalar:.4g} {o.units}" for o in outputs.values()
@@ -84,12 +84,6 @@ def build_demo(directory: Path, *, workers: int = 2, keep_workers: bool = False,
         if not keep_workers:
             lab.stop_workers()
         lab.close()
-
-
-def _last_line(error: str) -> str:
-    """The line of a traceback that names the exception, which is what a reader needs first."""
-    lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
-    return lines[-1][:300] if lines else ""
 
 
 def _serve(lab: Lab, port: int, host: str, echo: Callable[[str], None]) -> None:

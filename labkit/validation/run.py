@@ -41,14 +41,8 @@ def _add_if_changed(lab: Lab, kind: str, path: Path, name: str) -> None:
 
 def _find_reusable(lab: Lab, model: str, protocol: ReferenceProtocol, parameters: dict[str, Any],
                    retry_failed: bool) -> RunInfo | None:
-    mv = lab.version("model", model).number
-    pv = lab.version("protocol", Path(protocol.notebook).stem).number
     statuses = REUSABLE if retry_failed else REUSABLE + ("failed", "queued", "running")
-    for info in reversed(lab.runs(model=model, protocol=Path(protocol.notebook).stem)):
-        if info.model_version == mv and info.protocol_version == pv and \
-                info.parameters == parameters and info.status in statuses:
-            return info
-    return None
+    return lab.latest_run(model, Path(protocol.notebook).stem, parameters, statuses=statuses)
 
 
 def run_parameters(protocol: ReferenceProtocol, references: list[ReferenceOutput],
@@ -113,7 +107,7 @@ def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | str) -> OutputRes
     if run.status == "failed" and "MissingTermError" in (run.error or ""):
         # The notebook found at run time that the model lacks a term it needs (an optional term of
         # the interface that this Web Lab protocol cannot do without): the model cannot produce it.
-        return OutputResult(reference, "inapplicable", None, run, (run.error or "").strip().splitlines()[-1])
+        return OutputResult(reference, "inapplicable", None, run, run.error_line)
     if not run.done:
         return OutputResult(reference, "pending", None, run, f"run {run.status}: not finished yet")
     if run.status not in REUSABLE:
