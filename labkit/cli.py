@@ -476,12 +476,16 @@ def upgrade(ctx: click.Context) -> None:
 @click.option("--keep-workers", is_flag=True, help="Leave the workers running afterwards.")
 @click.option("--no-wait", "no_wait", is_flag=True,
               help="Report on what has finished now; unfinished runs count as pending (and keep running).")
+@click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False), default=None,
+              help="A ledger of predictions (JSON) to judge from where it matches the inputs and code, "
+                   "and to add this validation's finished runs to: a validation over several sittings.")
 @click.pass_context
 def validate(ctx: click.Context, reference: str, models_dir: str | None, only_models: tuple[str, ...],
              only_protocols: tuple[str, ...], report_dir: str | None, n_workers: int | None,
-             retry_failed: bool, keep_workers: bool, no_wait: bool) -> None:
+             retry_failed: bool, keep_workers: bool, no_wait: bool, ledger_file: str | None) -> None:
     """Run the standard protocols on every model with reference outputs and compare with them."""
-    from .validation import pass_rate, validate as run_validation, write_report
+    from .validation import Ledger, pass_rate, validate as run_validation, write_report
+    ledger = Ledger.load(Path(ledger_file)) if ledger_file else None  # a bad file stops us before the lab opens
     lab = _lab(ctx)
     reference_root = Path(reference).resolve()
     started = not lab.workers.running() and not no_wait
@@ -490,11 +494,11 @@ def validate(ctx: click.Context, reference: str, models_dir: str | None, only_mo
     try:
         results = run_validation(lab, reference_root, Path(models_dir) if models_dir else reference_root.parent / "models",
                                  models=set(only_models) or None, protocols=set(only_protocols) or None,
-                                 retry_failed=retry_failed, echo=click.echo, wait=not no_wait)
+                                 retry_failed=retry_failed, echo=click.echo, wait=not no_wait, ledger=ledger)
     finally:
         if started and not keep_workers:
             lab.stop_workers()
-    report = write_report(lab, results, Path(report_dir) if report_dir else lab.settings.root / "validation")
+    report = write_report(results, Path(report_dir) if report_dir else lab.settings.root / "validation")
     passed = sum(r.verdict == "pass" for r in results)
     counts = ", ".join(f"{n} {v}" for v, n in sorted(Counter(r.verdict for r in results).items()))
     click.echo(f"pass rate: {100 * pass_rate(results):.1f} % ({passed} of {len(results)} reference outputs; "

@@ -14,7 +14,6 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ..lab import Lab  # noqa: E402
 from .catalogue import PROTOCOLS  # noqa: E402
 from .run import OutputResult  # noqa: E402
 
@@ -29,7 +28,8 @@ def summary_rows(results: list[OutputResult]) -> list[dict[str, object]]:
                      "max_rel_error": c.max_rel_error if c else None,
                      "failing_elements": c.failing_elements if c else None,
                      "elements": c.elements if c else int(r.reference.values.size),
-                     "run": r.run.id if r.run else "", "reason": r.reason})
+                     "run": r.run_id, "source": "ledger" if r.ledger else ("lab" if r.run else ""),
+                     "reason": r.reason})
     return rows
 
 
@@ -38,12 +38,10 @@ def pass_rate(results: list[OutputResult]) -> float:
     return sum(r.verdict == "pass" for r in results) / len(results) if results else 0.0
 
 
-def _overlay(lab: Lab, result: OutputResult, path: Path) -> bool:
-    if result.run is None or not result.run.results_path:
-        return False
+def _overlay(result: OutputResult, path: Path) -> bool:
     rule = PROTOCOLS[result.reference.protocol].outputs.get(result.reference.name)
-    outputs = lab.prediction(result.run.id).outputs
-    if rule is None or rule.ours not in outputs:
+    outputs = result.outputs
+    if outputs is None or rule is None or rule.ours not in outputs:
         return False
     ours, ref = outputs[rule.ours].values, result.reference.values
     if ours.ndim == 2 and ours.shape != ref.shape and ours.T.shape == ref.shape:
@@ -66,7 +64,7 @@ def _overlay(lab: Lab, result: OutputResult, path: Path) -> bool:
     return True
 
 
-def write_report(lab: Lab, results: list[OutputResult], folder: Path, *, plots: bool = True) -> Path:
+def write_report(results: list[OutputResult], folder: Path, *, plots: bool = True) -> Path:
     """Write report.html, summary.csv and summary.json into ``folder``; return the HTML path."""
     folder.mkdir(parents=True, exist_ok=True)
     rows = summary_rows(results)
@@ -80,7 +78,7 @@ def write_report(lab: Lab, results: list[OutputResult], folder: Path, *, plots: 
     body = []
     for row, result in zip(rows, results):
         image = images / f"{row['model']}__{row['protocol']}__{row['output']}.png"
-        has_plot = plots and _overlay(lab, result, image)
+        has_plot = plots and _overlay(result, image)
         err = "" if row["max_abs_error"] is None else f"{row['max_abs_error']:.3g} / {row['max_rel_error']:.3g}"
         body.append(
             f"<tr class='{row['verdict']}'><td>{html.escape(str(row['model']))}</td>"

@@ -1,10 +1,11 @@
 """``labkit validate``: run the standard protocols on every model with reference outputs, through
 the normal queue, and compare. Finished predictions in the validation lab are reused, so a long
-validation can be stopped and resumed (in a later session) without redoing work."""
+validation can be stopped and resumed without redoing work; a ledger (:mod:`.ledger`) carries them
+to later sittings on other machines."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from ..experiments import RunInfo
 from ..lab import Lab
 from .catalogue import HARNESS_MODELS, OUTSIDE_HARNESS, PROTOCOLS, ReferenceProtocol
 from .compare import HARNESS_MAX_PACES, Comparison, compare
+from .ledger import Ledger, LedgerEntry, code_fingerprint, entry_key
 from .reference import ReferenceOutput, reference_outputs
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "protocols"
@@ -31,6 +33,12 @@ class OutputResult:
     comparison: Comparison | None
     run: RunInfo | None
     reason: str = ""
+    outputs: Mapping[str, Any] | None = None  # our outputs it was judged on (values and units)
+    ledger: LedgerEntry | None = None         # set when those came from the ledger, not from a run here
+
+    @property
+    def run_id(self) -> str:
+        return self.run.id if self.run else (self.ledger.run if self.ledger else "")
 
 
 def _add_if_changed(lab: Lab, kind: str, path: Path, name: str) -> None:
@@ -64,9 +72,31 @@ def run_parameters(protocol: ReferenceProtocol, references: list[ReferenceOutput
     return parameters
 
 
+Pair = tuple[str, str]  # (model, Web Lab protocol)
+
+
+def _references_of(references: list[ReferenceOutput], model: str, protocol: str) -> list[ReferenceOutput]:
+    return [r for r in references if r.model == model and r.protocol == protocol]
+
+
+def ledger_keys(references: list[ReferenceOutput], models_dir: Path) -> dict[Pair, str]:
+    """The ledger key of every pair that can be run: model file, notebook, parameters, code."""
+    code = code_fingerprint()
+    keys = {}
+    for model, name in sorted({(r.model, r.protocol) for r in references}):
+        protocol, path = PROTOCOLS.get(name), models_dir / f"{model}.cellml"
+        if protocol is not None and path.exists():
+            parameters = run_parameters(protocol, _references_of(references, model, name), model)
+            keys[(model, name)] = entry_key(path.read_bytes(), (NOTEBOOKS / protocol.notebook).read_bytes(),
+                                            parameters, code)
+    return keys
+
+
 def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: Path,
-                      retry_failed: bool = False) -> dict[tuple[str, str], RunInfo | str]:
-    """Queue (or reuse) one run per (model, Web Lab protocol); a string says why there is none."""
+                      retry_failed: bool = False, ledger: Ledger | None = None,
+                      keys: Mapping[Pair, str] | None = None) -> dict[Pair, RunInfo | LedgerEntry | str]:
+    """Queue (or reuse) one run per (model, Web Lab protocol); a string says why there is none, and
+    a ledger entry with the pair's key stands in for a run."""
     # Cheap protocols first, so that a long validation yields most of its verdicts early.
     pairs = sorted({(r.model, r.protocol) for r in references},
                    key=lambda pair: (PROTOCOLS[pair[1]].cost if pair[1] in PROTOCOLS else 0, pair))
@@ -76,7 +106,7 @@ def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: P
             _add_if_changed(lab, "model", path, model)
     for name in sorted({PROTOCOLS[p].notebook for _, p in pairs if p in PROTOCOLS}):
         _add_if_changed(lab, "protocol", NOTEBOOKS / name, Path(name).stem)
-    runs: dict[tuple[str, str], RunInfo | str] = {}
+    runs: dict[Pair, RunInfo | LedgerEntry | str] = {}
     for model, protocol_name in pairs:
         protocol = PROTOCOLS.get(protocol_name)
         if protocol is None:
@@ -89,15 +119,20 @@ def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: P
         if missing:
             runs[(model, protocol_name)] = "inapplicable: the model does not annotate " + ", ".join(missing)
             continue
-        parameters = run_parameters(protocol, [r for r in references
-                                               if r.model == model and r.protocol == protocol_name], model)
+        entry = ledger.find(model, protocol_name, keys[(model, protocol_name)]) if ledger and keys else None
+        if entry is not None:
+            runs[(model, protocol_name)] = entry
+            continue
+        parameters = run_parameters(protocol, _references_of(references, model, protocol_name), model)
         runs[(model, protocol_name)] = _find_reusable(lab, model, protocol, parameters, retry_failed) or \
             lab.run(model, Path(protocol.notebook).stem, parameters)
     return runs
 
 
-def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | str) -> OutputResult:
-    """Compare one reference output with what its run produced."""
+def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | LedgerEntry | str) -> OutputResult:
+    """Compare one reference output with what its run (or its ledger entry) produced."""
+    if isinstance(run, LedgerEntry):
+        return judge_outputs(reference, run.outputs, None, ledger=run)
     if isinstance(run, str):
         verdict = "inapplicable" if run.startswith("inapplicable") else "fail"
         return OutputResult(reference, verdict, None, None, run)
@@ -112,41 +147,55 @@ def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | str) -> OutputRes
         return OutputResult(reference, "pending", None, run, f"run {run.status}: not finished yet")
     if run.status not in REUSABLE:
         return OutputResult(reference, "fail", None, run, f"run {run.status}: {run.error or ''}".strip())
+    return judge_outputs(reference, lab.prediction(run.id).outputs, run)
+
+
+def judge_outputs(reference: ReferenceOutput, outputs: Mapping[str, Any], run: RunInfo | None,
+                  ledger: LedgerEntry | None = None) -> OutputResult:
+    """Compare one reference output with our outputs (objects with ``values`` and ``units``)."""
+    def fail(reason: str) -> OutputResult:
+        return OutputResult(reference, "fail", None, run, reason, outputs, ledger)
+
     rule = PROTOCOLS[reference.protocol].outputs.get(reference.name)
     if rule is None:
-        return OutputResult(reference, "fail", None, run, f"no comparison rule for output {reference.name}")
-    outputs = lab.prediction(run.id).outputs
+        return fail(f"no comparison rule for output {reference.name}")
     if rule.ours not in outputs:
-        return OutputResult(reference, "fail", None, run, f"the run did not produce {rule.ours}")
+        return fail(f"the run did not produce {rule.ours}")
     control = None
     if rule.control:
         if rule.control not in outputs:
-            return OutputResult(reference, "fail", None, run, f"the run did not produce {rule.control}")
+            return fail(f"the run did not produce {rule.control}")
         index = -1
         if rule.control_index:
             if rule.control_index not in outputs:
-                return OutputResult(reference, "fail", None, run, f"the run did not produce {rule.control_index}")
+                return fail(f"the run did not produce {rule.control_index}")
             index = int(np.asarray(outputs[rule.control_index].values).reshape(-1)[0])
         control = float(outputs[rule.control].values.reshape(-1)[index])
     result = compare(outputs[rule.ours].values, reference.values, rule.kind, control)
-    return OutputResult(reference, "pass" if result.passed else "fail", result, run, result.note)
+    return OutputResult(reference, "pass" if result.passed else "fail", result, run, result.note, outputs, ledger)
 
 
 def validate(lab: Lab, reference_root: Path, models_dir: Path, *, models: set[str] | None = None,
              protocols: set[str] | None = None, retry_failed: bool = False, timeout: float | None = None,
-             progress: bool = True, echo: Callable[[str], None] = print, wait: bool = True) -> list[OutputResult]:
+             progress: bool = True, echo: Callable[[str], None] = print, wait: bool = True,
+             ledger: Ledger | None = None) -> list[OutputResult]:
     """Run everything needed for the reference outputs under ``reference_root`` and judge them.
 
     With ``wait=False`` nothing more is waited for: outputs whose runs are still queued or running
     are reported as *pending* (and count against the pass rate), so a long validation can be
-    looked at while it goes on."""
+    looked at while it goes on. With a ``ledger``, pairs it holds under the same key are judged
+    from it instead of being run, and every finished run is added to it (and saved)."""
     references = reference_outputs(reference_root, models, protocols)
     if not references:
         raise ValueError(f"no reference outputs under {reference_root} for the chosen models/protocols")
-    runs = submit_validation(lab, references, models_dir, retry_failed)
+    keys = ledger_keys(references, models_dir) if ledger is not None else {}
+    runs = submit_validation(lab, references, models_dir, retry_failed, ledger, keys)
     pending = [r for r in runs.values() if isinstance(r, RunInfo) and not r.done]
+    reused = sum(isinstance(r, RunInfo) for r in runs.values()) - len(pending)
+    from_ledger = sum(isinstance(r, LedgerEntry) for r in runs.values())
     echo(f"{len(references)} reference outputs from {len(runs)} (model, protocol) pairs; "
-         f"{len(pending)} runs to wait for, {sum(isinstance(r, RunInfo) for r in runs.values()) - len(pending)} reused")
+         f"{len(pending)} runs to wait for, {reused} reused"
+         + (f", {from_ledger} from the ledger {ledger.path}" if ledger is not None else ""))
     if pending and wait:
         bar = tqdm(total=len(pending), desc="validation runs", unit="run", file=sys.stderr, disable=not progress)
         seen: set[str] = set()
@@ -162,4 +211,20 @@ def validate(lab: Lab, reference_root: Path, models_dir: Path, *, models: set[st
         finally:
             bar.close()
     fresh = {key: (lab.status(r.id) if isinstance(r, RunInfo) else r) for key, r in runs.items()}
+    if ledger is not None:
+        _record(lab, ledger, fresh, keys)
     return [judge(lab, ref, fresh[(ref.model, ref.protocol)]) for ref in references]
+
+
+def _record(lab: Lab, ledger: Ledger, runs: Mapping[Pair, RunInfo | LedgerEntry | str], keys: Mapping[Pair, str]) -> None:
+    """Add every finished prediction's compared outputs to the ledger and save it."""
+    for (model, name), run in sorted(runs.items()):
+        if not isinstance(run, RunInfo) or run.status not in REUSABLE or (model, name) not in keys:
+            continue
+        rules = PROTOCOLS[name].outputs.values()
+        needed = {n for rule in rules for n in (rule.ours, rule.control, rule.control_index, rule.x) if n}
+        outputs = lab.prediction(run.id).outputs
+        seconds = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
+        ledger.record(model, name, keys[(model, name)], status=run.status, run=run.id, seconds=seconds,
+                      outputs={n: outputs[n] for n in sorted(needed & set(outputs))})
+    ledger.save()
