@@ -119,7 +119,8 @@ def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: P
         if missing:
             runs[(model, protocol_name)] = "inapplicable: the model does not annotate " + ", ".join(missing)
             continue
-        entry = ledger.find(model, protocol_name, keys[(model, protocol_name)]) if ledger and keys else None
+        key = (keys or {}).get((model, protocol_name))
+        entry = ledger.find(model, protocol_name, key) if ledger is not None and key else None
         if entry is not None:
             runs[(model, protocol_name)] = entry
             continue
