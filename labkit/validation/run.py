@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from ..experiments import RunInfo
 from ..lab import Lab
-from .catalogue import HARNESS_MODELS, OUTSIDE_HARNESS, PROTOCOLS, ReferenceProtocol
+from .catalogue import HARNESS_MODELS, PROTOCOLS, ReferenceProtocol
 from .compare import HARNESS_MAX_PACES, Comparison, compare
 from .ledger import Ledger, LedgerEntry, code_fingerprint, entry_key
 from .reference import ReferenceOutput, reference_outputs
@@ -58,14 +58,14 @@ def run_parameters(protocol: ReferenceProtocol, references: list[ReferenceOutput
     """The protocol's parameters for one model, given that model's reference outputs.
 
     A model the Web Lab's harness does not re-run has references made with the protocol's own
-    defaults (``catalogue.OUTSIDE_HARNESS``). Otherwise, a reference pace count of exactly the
+    caps (``ReferenceProtocol.defaults``). Otherwise, a reference pace count of exactly the
     harness's cap (1000) was produced with ``max_paces = 1000`` (see :mod:`labkit.validation.compare`),
     so the run uses the same cap: the comparison would cap our count there anyway, and pacing on to
     10,000 beats would only cost time.
     """
     parameters = dict(protocol.parameters)
-    if model is not None and model not in HARNESS_MODELS and protocol.name in OUTSIDE_HARNESS:
-        return {**parameters, **OUTSIDE_HARNESS[protocol.name]}
+    if model is not None and model not in HARNESS_MODELS and protocol.defaults:
+        return {**parameters, **protocol.defaults}
     counts = [r for r in references if r.name == "num_paces" and r.values.size == 1]
     if "max_paces" in parameters and counts and float(counts[0].values.reshape(-1)[0]) == HARNESS_MAX_PACES:
         parameters["max_paces"] = min(int(parameters["max_paces"]), int(HARNESS_MAX_PACES))

@@ -117,6 +117,16 @@ def test_models_outside_the_web_lab_harness_run_with_the_protocol_defaults() -> 
     assert run_parameters(steady, [count("noble_model_1991", 1000.0)], "noble_model_1991")["max_paces"] == 10000
     # inside it: the harness's override, as the catalogue has it
     assert run_parameters(steady, [count("luo_rudy_1991", 1000.0)], "luo_rudy_1991")["max_paces"] == 1000
-    # only the protocols whose references showed it
-    assert run_parameters(PROTOCOLS["SteadyStateRunner4Hz"], [], "noble_model_1991")["max_paces"] == 1000
+    # every pacing protocol, with the Web Lab protocol's own cap (which is 1000 for some blocks)
+    outside = {name: run_parameters(PROTOCOLS[name], [], "ten_tusscher_model_2004_endo") for name in PROTOCOLS}
+    inside = {name: run_parameters(PROTOCOLS[name], [], "luo_rudy_1991") for name in PROTOCOLS}
+    assert outside["SteadyStateRunner4Hz"]["max_paces"] == 10000 and inside["SteadyStateRunner4Hz"]["max_paces"] == 1000
+    assert outside["ExtracellularPotassiumVariation"]["max_paces"] == 10000
+    assert inside["ExtracellularPotassiumVariation"]["max_paces"] == 1000
+    assert outside["SteadyStateRestitution"]["max_steady_state_beats"] == 10000
+    assert inside["SteadyStateRestitution"]["max_steady_state_beats"] == 1000
+    assert (outside["RyR_block"]["max_paces"], inside["RyR_block"]["max_paces"]) == (10000, 1000)
+    assert outside["IK1_block"]["max_paces"] == inside["IK1_block"]["max_paces"] == 1000
+    assert outside["RyR_block"]["current"] == "RyR"  # the caps replace nothing else
+    assert outside["ICaL"] == inside["ICaL"] == {}  # voltage clamps have no cap
     assert steady.parameters["max_paces"] == 1000
