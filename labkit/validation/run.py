@@ -82,13 +82,19 @@ def _references_of(references: list[ReferenceOutput], model: str, protocol: str)
 def ledger_keys(references: list[ReferenceOutput], models_dir: Path) -> dict[Pair, str]:
     """The ledger key of every pair that can be run: model file, notebook, parameters, code."""
     code = code_fingerprint()
+    contents: dict[Path, bytes] = {}  # each model file and notebook is read once, not once per pair
+
+    def content(path: Path) -> bytes:
+        if path not in contents:
+            contents[path] = path.read_bytes()
+        return contents[path]
+
     keys = {}
     for model, name in sorted({(r.model, r.protocol) for r in references}):
         protocol, path = PROTOCOLS.get(name), models_dir / f"{model}.cellml"
         if protocol is not None and path.exists():
             parameters = run_parameters(protocol, _references_of(references, model, name), model)
-            keys[(model, name)] = entry_key(path.read_bytes(), (NOTEBOOKS / protocol.notebook).read_bytes(),
-                                            parameters, code)
+            keys[(model, name)] = entry_key(content(path), content(NOTEBOOKS / protocol.notebook), parameters, code)
     return keys
 
 
