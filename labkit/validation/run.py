@@ -4,6 +4,7 @@ validation can be stopped and resumed without redoing work; a ledger (:mod:`.led
 to later sittings on other machines."""
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -82,13 +83,7 @@ def _references_of(references: list[ReferenceOutput], model: str, protocol: str)
 def ledger_keys(references: list[ReferenceOutput], models_dir: Path) -> dict[Pair, str]:
     """The ledger key of every pair that can be run: model file, notebook, parameters, code."""
     code = code_fingerprint()
-    contents: dict[Path, bytes] = {}  # each model file and notebook is read once, not once per pair
-
-    def content(path: Path) -> bytes:
-        if path not in contents:
-            contents[path] = path.read_bytes()
-        return contents[path]
-
+    content = functools.cache(Path.read_bytes)  # each model file and notebook is read once, not once per pair
     keys = {}
     for model, name in sorted({(r.model, r.protocol) for r in references}):
         protocol, path = PROTOCOLS.get(name), models_dir / f"{model}.cellml"
