@@ -35,6 +35,7 @@ class Settings:
     run_time_limit: float = 3600.0
     heartbeat_interval: float = 1.0
     stale_after: float = 15.0
+    kernel_start_timeout: int = 60  # seconds papermill waits for a run's kernel to answer, per attempt
     default_queue: str = "labkit"
     user: str = ""  # who this lab acts for; default: $JUPYTERHUB_USER, then $USER
     default_visibility: str = "private"  # of new versions: "private" (owner and collaborators) or "public"
@@ -61,7 +62,8 @@ class Settings:
         return self.root / "logs"
 
 
-_CASTS = {"workers": int, "run_time_limit": float, "heartbeat_interval": float, "stale_after": float}
+_CASTS = {"workers": int, "run_time_limit": float, "heartbeat_interval": float, "stale_after": float,
+          "kernel_start_timeout": int}
 _BOOLS = {"read_only", "isolate_workers"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
@@ -149,7 +151,7 @@ def _with_embedded_defaults(s: Settings) -> Settings:
                           "('moderated' is granted by a moderator, one version at a time)")
     if s.workers < 0:
         raise ConfigError("workers must be 0 or more")
-    for name in ("run_time_limit", "heartbeat_interval", "stale_after"):
+    for name in ("run_time_limit", "heartbeat_interval", "stale_after", "kernel_start_timeout"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name} must be a positive number of seconds")
     return replace(s, storage_root=storage, database_url=database, broker_url=broker,

@@ -131,6 +131,7 @@ def test_an_unknown_override_is_refused(tmp_path: Path) -> None:
     ("run_time_limit = nan", "run_time_limit"),
     ("run_time_limit = inf", "run_time_limit"),
     ("stale_after = false", "stale_after"),
+    ("kernel_start_timeout = 1.5", "kernel_start_timeout"),
     ("database_url = 5", "database_url"),
     ("user = {name = 'x'}", "user"),
     ("storage_root = 3", "storage_root"),
@@ -147,6 +148,7 @@ def test_a_value_of_the_wrong_type_is_refused_naming_the_setting(tmp_path: Path,
     ("run_time_limit = -5", "run_time_limit must be a positive number"),
     ("heartbeat_interval = 0", "heartbeat_interval must be a positive number"),
     ("stale_after = -1", "stale_after must be a positive number"),
+    ("kernel_start_timeout = 0", "kernel_start_timeout must be a positive number"),
 ])
 def test_an_out_of_range_value_is_refused(tmp_path: Path, line: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -19,6 +19,7 @@ import nbformat
 from ..config import Settings
 from ..results.outputs import read_outputs
 from ..results.plots import render_default_plots
+from .child import KERNEL_START_ATTEMPTS
 from .claims import HOST, Claim, now
 
 if TYPE_CHECKING:
@@ -80,6 +81,12 @@ def collect_prediction(plan: "RunPlan", claim: Claim, scratch: Path, results: Pa
         collected = Collected("failed", f"the run exceeded its time limit of {plan.time_limit:g} s and "
                               "its kernel was stopped; raise the protocol's time_limit or the lab's "
                               "run_time_limit if it needs longer")
+    elif outcome == "no kernel":
+        collected = Collected("failed", f"the notebook's kernel did not answer papermill within "
+                              f"{settings.kernel_start_timeout} s, {KERNEL_START_ATTEMPTS} times in a row; "
+                              "the protocol never ran. If the worker's machine is overloaded, raise the lab's "
+                              "kernel_start_timeout; otherwise check that the worker's python3 kernel starts "
+                              "(`jupyter console --kernel python3`). Each start's messages are in log.txt")
     elif outcome == "error":
         cell, error = _failure(notebook)
         tail = (scratch / "log.txt").read_text(errors="replace")[-2000:] if (scratch / "log.txt").exists() else ""

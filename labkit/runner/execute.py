@@ -1,8 +1,6 @@
 """Execute one run: a scratch folder with copies of the exact commits, papermill in a child
-process watched for cancellation and the time limit, then the prediction collected.
-
-The child process (papermill, and the kernel it starts) is killed as a whole process tree, so a
-cancelled or timed-out run leaves nothing behind.
+process tree (``child.py``: watched for cancellation and the time limit), then the prediction
+collected (``collect.py``).
 """
 from __future__ import annotations
 
@@ -10,12 +8,10 @@ import json
 import logging
 import os
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 
-import psutil
 import yaml
 
 from ..config import Settings
@@ -25,10 +21,10 @@ from ..store import blobs, orm
 from ..store.db import Database
 from ..store.entities import EntityStore, version_info
 from . import claims
+from .child import run_papermill
 from .collect import collect_prediction
 
 log = logging.getLogger(__name__)
-POLL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -51,32 +47,6 @@ def _plan(db: Database, store: EntityStore, run_id: str) -> RunPlan:
         model, protocol = version_info(exp.model_version), version_info(exp.protocol_version)
         interface = Interface.from_json(store.interface(exp.protocol_version_id))
         return RunPlan(run_id, model, protocol, interface, dict(run.parameters), run.time_limit)
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL a process and every descendant (papermill and its kernel)."""
-    try:
-        parent = psutil.Process(pid)
-    except psutil.NoSuchProcess:
-        return
-    procs = parent.children(recursive=True) + [parent]
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=5)
-
-
-def _die_with_parent() -> None:
-    """Ask Linux to kill the child when the worker that started it dies (PR_SET_PDEATHSIG)."""
-    os.setsid()
-    try:
-        import ctypes
-        import signal
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    except OSError:
-        pass
 
 
 def execute_run(settings: Settings, run_id: str) -> str:
@@ -115,17 +85,13 @@ def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> s
 
     parameters = {**plan.parameters, "model_path": str(model_path), "output_dir": str(output_dir)}
     notebook_out = scratch / "executed.ipynb"
-    log_path = scratch / "log.txt"
     command = [sys.executable, "-m", "papermill", str(notebook_in), str(notebook_out),
                "-y", yaml.safe_dump(parameters), "--cwd", str(scratch), "--log-output",
-               "--no-progress-bar", "-k", "python3"]
+               "--no-progress-bar", "-k", "python3", "--start-timeout", str(settings.kernel_start_timeout)]
     env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
            "LABKIT_SIM_CACHE": os.environ.get("LABKIT_SIM_CACHE", str(settings.storage_root / "cache" / "sim"))}
     t_setup = time.monotonic()
-    with open(log_path, "wb") as log_file:
-        child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                                 cwd=scratch, preexec_fn=_die_with_parent)
-        outcome = _watch(settings, db, claim, child, plan.time_limit)
+    outcome = run_papermill(settings, db, claim, command, env, scratch, plan.time_limit)
     t_exec = time.monotonic()
     if outcome == "lost":
         log.warning("run %s attempt %s was taken over by another worker", claim.run_id, claim.attempt)
@@ -151,24 +117,3 @@ def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> s
         return "skipped"
     shutil.rmtree(scratch, ignore_errors=True)
     return collected.status
-
-
-def _watch(settings: Settings, db: Database, claim: claims.Claim, child: subprocess.Popen,
-           time_limit: float) -> str:
-    """Wait for the child, heart-beating; kill it on cancel, time-out or lost ownership."""
-    started = time.monotonic()
-    last_beat = 0.0
-    while child.poll() is None:
-        time.sleep(POLL_SECONDS)
-        if time.monotonic() - last_beat >= settings.heartbeat_interval:
-            last_beat = time.monotonic()
-            ours, cancel = claims.heartbeat(db, claim)
-            if cancel or not ours:
-                kill_tree(child.pid)
-                child.wait()
-                return "cancelled" if cancel else "lost"
-        if time.monotonic() - started > time_limit:
-            kill_tree(child.pid)
-            child.wait()
-            return "timeout"
-    return "finished" if child.returncode == 0 else "error"
