@@ -36,6 +36,8 @@ from pathlib import Path
 
 import myokit
 
+from .solver import MAX_ERROR_TEST_FAILURES, Simulation
+
 log = logging.getLogger(__name__)
 
 ENV_VAR = "LABKIT_SIM_CACHE"
@@ -74,6 +76,7 @@ def structure_key(model: myokit.Model) -> str:
         sys.implementation.cache_tag or "",
         platform.system(),
         platform.machine(),
+        f"max_error_test_failures={MAX_ERROR_TEST_FAILURES}",  # compiled in: see solver.py
         skeleton.code(),
     ]
     return hashlib.sha256("\x00".join(parts).encode("utf-8")).hexdigest()[:32]
@@ -88,7 +91,7 @@ def cached_simulation(model: myokit.Model) -> tuple[myokit.Simulation, bool]:
     """
     directory = cache_dir()
     if directory is None:
-        return myokit.Simulation(model), False
+        return Simulation(model), False
     path = directory / f"{structure_key(model)}.zip"
     if path.is_file():
         try:
@@ -100,7 +103,7 @@ def cached_simulation(model: myokit.Model) -> tuple[myokit.Simulation, bool]:
         return _compile_and_store(model, directory, path), False
     except OSError as exc:
         log.warning("cannot write the simulation cache in %s (%s); compiling without it", directory, exc)
-        return myokit.Simulation(model), False
+        return Simulation(model), False
 
 
 def _compile_and_store(model: myokit.Model, directory: Path, path: Path) -> myokit.Simulation:
@@ -108,7 +111,7 @@ def _compile_and_store(model: myokit.Model, directory: Path, path: Path) -> myok
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=directory))
     try:
         staged = tmp / "sim.zip"
-        sim = myokit.Simulation(model, path=str(staged))
+        sim = Simulation(model, path=str(staged))
         order = {
             "literals": [v.qname() for v in sim._literals],
             "parameters": [v.qname() for v in sim._parameters],

@@ -16,6 +16,7 @@ import pandas as pd
 
 from labkit.sim.cache import cached_simulation
 from labkit.sim.model import STIM_OFFSET, STIM_PERIOD, CellModel
+from labkit.sim.solver import Simulation
 
 #: Solver settings that generated the reference data (spec §1.4).
 ABS_TOL = 1e-8
@@ -60,7 +61,7 @@ class PacedSimulation:
         if cache:
             self._sim, self.from_cache = cached_simulation(mm)
         else:
-            self._sim, self.from_cache = myokit.Simulation(mm), False
+            self._sim, self.from_cache = Simulation(mm), False
         self._tf = model.time_factor  # ms per model time unit
         self._sim.set_tolerance(abs_tol=ABS_TOL, rel_tol=REL_TOL)
         self._sim.set_max_step_size(MAX_STEP_MS / self._tf)

@@ -80,9 +80,10 @@ def _references_of(references: list[ReferenceOutput], model: str, protocol: str)
     return [r for r in references if r.model == model and r.protocol == protocol]
 
 
-def ledger_keys(references: list[ReferenceOutput], models_dir: Path) -> dict[Pair, str]:
-    """The ledger key of every pair that can be run: model file, notebook, parameters, code."""
-    code = code_fingerprint()
+def ledger_keys(references: list[ReferenceOutput], models_dir: Path, code: str | None = None) -> dict[Pair, str]:
+    """The ledger key of every pair that can be run: model file, notebook, parameters, code
+    (this labkit's simulation code unless ``code`` gives another fingerprint)."""
+    code = code or code_fingerprint()
     content = functools.cache(Path.read_bytes)  # each model file and notebook is read once, not once per pair
     keys = {}
     for model, name in sorted({(r.model, r.protocol) for r in references}):
