@@ -6,6 +6,7 @@ behind; and it dies with the worker that started it. A kernel that never answers
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import subprocess
@@ -68,7 +69,7 @@ def run_papermill(settings: Settings, db: Database, claim: claims.Claim, command
             child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env,
                                      cwd=scratch, preexec_fn=_die_with_parent)
             outcome = _watch(settings, db, claim, child, time_limit - (time.monotonic() - started))
-        if outcome != "error" or not _kernel_never_answered(log_path):
+        if outcome != "error" or not _kernel_never_answered(log_path, scratch / "executed.ipynb"):
             return outcome
         log.warning("run %s attempt %s: the kernel did not answer papermill (start %d of %d)",
                     claim.run_id, claim.attempt, attempt, KERNEL_START_ATTEMPTS)
@@ -78,10 +79,16 @@ def run_papermill(settings: Settings, db: Database, claim: claims.Claim, command
     return "no kernel"
 
 
-def _kernel_never_answered(log_path: Path) -> bool:
-    """Did papermill's last start end because the kernel never answered?"""
+def _kernel_never_answered(log_path: Path, notebook: Path) -> bool:
+    """Did papermill's last start end because the kernel never answered (and so no cell ran)?"""
     last_start = log_path.read_text(errors="replace").rsplit("labkit: the kernel did not answer", 1)[-1]
-    return any(message in last_start for message in KERNEL_START_FAILURES)
+    if not any(message in last_start for message in KERNEL_START_FAILURES):
+        return False
+    try:  # a protocol's own output could quote those messages; then its cells have run
+        cells = json.loads(notebook.read_text())["cells"]
+    except (OSError, ValueError, KeyError):
+        return True  # papermill stopped before writing the notebook
+    return all(cell.get("execution_count") is None for cell in cells)
 
 
 def _watch(settings: Settings, db: Database, claim: claims.Claim, child: subprocess.Popen,

@@ -93,3 +93,16 @@ def test_a_kernel_that_answers_on_the_second_start_runs_the_protocol(
     assert log.count("labkit: the kernel did not answer within 2 s (start 1 of") == 1
     assert "start 2 of" not in log
     assert lab.prediction(info.id).outputs["peak"].scalar == 8.0
+
+
+def test_a_protocol_that_fails_quoting_the_message_is_not_started_again(lab: labkit.Lab, models_dir: Path) -> None:
+    lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    body = 'print("RuntimeError: Kernel didn\'t respond in 60 seconds")\nraise RuntimeError("the protocol failed")'
+    lab.add_protocol({"quoting.ipynb": protocol_notebook(body=body)}, name="quoting")
+    queued = lab.run("tt06", "quoting")
+
+    assert execute_run(lab.settings, queued.id) == "failed"
+
+    info = lab.status(queued.id)
+    assert "the protocol failed" in info.error  # the protocol's own error, not a kernel start-up failure
+    assert "labkit: the kernel did not answer" not in (lab.prediction(info.id).folder / "log.txt").read_text()
