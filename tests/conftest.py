@@ -28,11 +28,14 @@ def pytest_report_header() -> str:
 # same answer on both stacks: they run once, in the embedded pass.
 STACKLESS = ["cellml", "sim", "results", "validation/test_compare.py", "demo/test_demo_models.py"]
 # Tests that open a lab but check what the stack cannot change run once too: the demo command, which
-# the README documents on the embedded default, and each shipped protocol's outputs and plots. The
-# queue, the workers and the delivery of predictions they pass through are tested on both stacks
-# (tests/runner, tests/api, tests/validation) and, isolated workers included, in tests/deploy. The
-# executor's restart of a kernel that never answered is the same on either stack.
-STACK_INDEPENDENT = ["test_acceptance.py", "demo/test_protocol_library.py", "runner/test_kernel_start.py"]
+# the README documents on the embedded default; each shipped protocol's outputs and plots; the
+# executor's restart of a kernel that never answered; what a browser shows of the dashboards (their
+# queries, their live updates and `labkit serve` are tested on both stacks in tests/dashboards); and
+# the numerical validation subset. The queue, the workers and the delivery of predictions they pass
+# through are tested on both stacks (tests/runner, tests/api, tests/dashboards) and, isolated
+# workers included, in tests/deploy.
+STACK_INDEPENDENT = ["test_acceptance.py", "demo/test_protocol_library.py", "runner/test_kernel_start.py",
+                     "browser", "validation/test_subset.py"]
 collect_ignore = STACKLESS + STACK_INDEPENDENT if STACK == "scaleout" else ["deploy"]
 
 
