@@ -1,19 +1,24 @@
-"""Carry validation-ledger entries over a change to labkit's simulation code that cannot alter them.
+"""Carry validation-ledger entries over changes to labkit that cannot alter them.
 
-The ledger keys every prediction by labkit's simulation code, so any change to ``labkit/sim`` makes
-every entry stale, and the full validation (many worker-hours) would have to run again. Some changes
-provably leave certain runs bit for bit unchanged. This script re-keys exactly those entries, from
-the code at ``--from-commit`` to the code in this checkout, and leaves every other entry stale, to be
-run again by the next ``labkit validate --ledger``.
+The ledger keys every prediction by labkit's simulation code and by the protocol notebook's bytes,
+so a change to ``labkit/sim`` makes every entry stale, and the full validation (many worker-hours)
+would have to run again. Some changes provably leave certain runs bit for bit unchanged. This script
+re-keys exactly those entries, from the code and notebooks at ``--from-commit`` to those of this
+checkout, and leaves every other changed entry stale, to be run again by the next
+``labkit validate --ledger``.
 
-It knows one such change, the only one so far: raising the solver's error-test limit from
-SUNDIALS' 7 to the Web Lab's 15 (``labkit/sim/solver.py``). A step that passes within 7 error-test
-failures takes the same path under a limit of 15; a run that needed more failed under the old code.
-So every run that finished without a solver failure is unchanged. Every protocol notebook fails on a
-solver failure, and a failed run is never in the ledger, except the voltage-clamp notebooks: they
-record NaN for a sweep the solver abandons and go on. Their entries are left stale.
+Use it only for changes that alter nothing but what happens after the solver fails. The ones so far:
 
-Run it once, right after such a change, then check a few carried pairs by running them again
+- the solver's error-test limit, from SUNDIALS' 7 to the Web Lab's 15 (``labkit/sim/solver.py``):
+  a step that passes within 7 error-test failures takes the same path under a limit of 15;
+- steady-state restitution keeping the cycle lengths completed before a solver failure, where it
+  used to fail (``labkit/sim/restitution.py`` and its notebook).
+
+A run that met a solver failure under the old code failed, and a failed run is never in the ledger,
+so every entry made by such a protocol is unchanged. The exception is the voltage-clamp notebooks:
+they record NaN for a sweep the solver abandons and finish, so their changed entries are left stale.
+
+Run it right after such a change, then check some carried pairs by running them again
 (docs/validation.md says how this was done):
 
     python3 scripts/carry_over_ledger.py --from-commit f96b555 --reference ../shared/webdata/reference \\
@@ -25,35 +30,33 @@ import argparse
 import dataclasses
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from labkit.validation.catalogue import PROTOCOLS
 from labkit.validation.ledger import SIMULATION_CODE, Ledger, code_fingerprint
 from labkit.validation.reference import reference_outputs
-from labkit.validation.run import NOTEBOOKS, ledger_keys
+from labkit.validation.run import ledger_keys
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def fingerprint_at(commit: str) -> str:
-    """The code fingerprint labkit had at ``commit``: its simulation files, written out and hashed."""
-    with tempfile.TemporaryDirectory() as folder:
-        package = Path(folder) / "labkit"
-        listed = subprocess.run(["git", "-C", str(REPO), "ls-tree", "-r", "--name-only", commit, "labkit/"],
-                                check=True, capture_output=True, text=True).stdout.split()
-        for name in listed:
-            relative = Path(name).relative_to("labkit")
-            if any(relative.match(pattern) for pattern in SIMULATION_CODE):
-                target = package / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:{name}"],
-                                                  check=True, capture_output=True).stdout)
-        return code_fingerprint(package)
+def _export(commit: str, folder: str, destination: Path, wanted: Callable[[Path], bool]) -> None:
+    """Write the files under ``folder`` at ``commit`` that ``wanted(relative path)`` accepts."""
+    listed = subprocess.run(["git", "-C", str(REPO), "ls-tree", "-r", "--name-only", commit, folder + "/"],
+                            check=True, capture_output=True, text=True).stdout.split()
+    for name in listed:
+        relative = Path(name).relative_to(folder)
+        if wanted(relative):
+            target = destination / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:{name}"],
+                                              check=True, capture_output=True).stdout)
 
 
-def tolerates_solver_failures(protocol: str) -> bool:
-    """Does this Web Lab protocol's notebook finish (with NaN) where the solver gives up?"""
-    return b"VoltageClampCell" in (NOTEBOOKS / PROTOCOLS[protocol].notebook).read_bytes()
+def tolerates_solver_failures(notebook: Path) -> bool:
+    """Does this protocol notebook finish (with NaN) where the solver gives up?"""
+    return b"VoltageClampCell" in notebook.read_bytes()
 
 
 def main() -> None:
@@ -65,21 +68,28 @@ def main() -> None:
     args = parser.parse_args()
     models = args.models or args.reference.parent / "models"
     references = reference_outputs(args.reference)
-    old = ledger_keys(references, models, fingerprint_at(args.from_commit))
-    new = ledger_keys(references, models)
-    ledger = Ledger.load(args.ledger)
-    carried, left, other = [], [], []
-    for pair, entry in sorted(ledger.entries.items()):
-        if entry.key != old.get(pair):
-            other.append(pair)  # made with other code or inputs: not this script's business
-        elif tolerates_solver_failures(entry.protocol):
-            left.append(pair)
-        else:
-            ledger.entries[pair] = dataclasses.replace(entry, key=new[pair])
-            carried.append(pair)
+    with tempfile.TemporaryDirectory() as folder:
+        old_package, old_notebooks = Path(folder) / "labkit", Path(folder) / "notebooks"
+        _export(args.from_commit, "labkit", old_package,
+                lambda path: any(path.match(pattern) for pattern in SIMULATION_CODE))
+        _export(args.from_commit, "notebooks/protocols", old_notebooks, lambda path: path.suffix == ".ipynb")
+        old = ledger_keys(references, models, code_fingerprint(old_package), old_notebooks)
+        new = ledger_keys(references, models)
+        ledger = Ledger.load(args.ledger)
+        carried, left, same, other = [], [], [], []
+        for pair, entry in sorted(ledger.entries.items()):
+            if entry.key != old.get(pair):
+                other.append(pair)  # made with other code or inputs: not this script's business
+            elif new[pair] == old[pair]:
+                same.append(pair)
+            elif tolerates_solver_failures(old_notebooks / PROTOCOLS[entry.protocol].notebook):
+                left.append(pair)
+            else:
+                ledger.entries[pair] = dataclasses.replace(entry, key=new[pair])
+                carried.append(pair)
     ledger.save()
-    print(f"carried over {len(carried)} entries; left stale {len(left)} voltage-clamp entries "
-          f"(to run again); {len(other)} entries were not made with the code of {args.from_commit}")
+    print(f"carried over {len(carried)} entries; left stale {len(left)} voltage-clamp entries (to run again); "
+          f"{len(same)} unchanged; {len(other)} were not made with the code of {args.from_commit}")
 
 
 if __name__ == "__main__":

@@ -12,15 +12,20 @@ Quirks kept on purpose (spec §6):
   ``P - 10`` ms, because the detail run relabels time to 0 right after the pacing loop
   stopped at local time ``2P - 10`` (§2.2, §6.2);
 * :func:`steady_state_restitution` never resets between cycle lengths (§6.3);
+* where the solver cannot complete a cycle length, :func:`steady_state_restitution` keeps the
+  cycle lengths completed before it, as the Web Lab's results of a failed run did (its
+  Earm-Noble 1990 reference has the 6 cycle lengths before its solver failed at 800 ms);
 * S1-S2 traces with a single detected upstroke get a fake second AP from the APD
   algorithm's padding; the strict ``DI > 19 ms`` filter removes them (§6.6).
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import myokit
 import numpy as np
 from numpy.typing import ArrayLike
 
@@ -231,21 +236,35 @@ def steady_state_restitution(
     norm_threshold: float = 1e-6,
     apd_percentage: float = 90,
     on_interval: Callable[[RestitutionBeat], object] | None = None,
+    stop_at_solver_failure: bool = True,
 ) -> list[RestitutionBeat]:
     """SteadyStateRestitution's simulations (§2.3 d): :func:`pace_for_restitution` at each interval in turn.
 
     There is no reset between intervals: each starts from the state the previous one left.
-    ``on_interval`` is called with each result as it comes (for progress reports).
+    ``on_interval`` is called with each result as it comes (for progress reports). Where the
+    solver fails, the intervals completed before it are returned with a ``RuntimeWarning`` that
+    names the failure (``stop_at_solver_failure=False``, or a failure at the first interval,
+    raises ``myokit.SimulationError`` instead).
     """
-    beats = []
+    beats: list[RestitutionBeat] = []
     for period in pacing_intervals:
-        beat = pace_for_restitution(
-            cell,
-            float(period),
-            max_paces=max_steady_state_beats,
-            norm_threshold=norm_threshold,
-            apd_percentage=apd_percentage,
-        )
+        try:
+            beat = pace_for_restitution(
+                cell,
+                float(period),
+                max_paces=max_steady_state_beats,
+                norm_threshold=norm_threshold,
+                apd_percentage=apd_percentage,
+            )
+        except myokit.SimulationError as err:
+            if not (stop_at_solver_failure and beats):
+                raise
+            lines = str(err).strip().splitlines() or [type(err).__name__]
+            reason = next((line for line in lines if "flag" in line), lines[0]).strip()
+            warnings.warn(f"{cell.model.name}: the solver failed at the cycle length of {float(period):g} ms "
+                          f"({reason}); keeping the {len(beats)} cycle lengths completed before it",
+                          RuntimeWarning, stacklevel=2)
+            break
         beats.append(beat)
         if on_interval is not None:
             on_interval(beat)

@@ -80,9 +80,10 @@ def _references_of(references: list[ReferenceOutput], model: str, protocol: str)
     return [r for r in references if r.model == model and r.protocol == protocol]
 
 
-def ledger_keys(references: list[ReferenceOutput], models_dir: Path, code: str | None = None) -> dict[Pair, str]:
+def ledger_keys(references: list[ReferenceOutput], models_dir: Path, code: str | None = None,
+                notebooks: Path = NOTEBOOKS) -> dict[Pair, str]:
     """The ledger key of every pair that can be run: model file, notebook, parameters, code
-    (this labkit's simulation code unless ``code`` gives another fingerprint)."""
+    (this labkit's simulation code and notebooks unless ``code`` and ``notebooks`` give others)."""
     code = code or code_fingerprint()
     content = functools.cache(Path.read_bytes)  # each model file and notebook is read once, not once per pair
     keys = {}
@@ -90,7 +91,7 @@ def ledger_keys(references: list[ReferenceOutput], models_dir: Path, code: str |
         protocol, path = PROTOCOLS.get(name), models_dir / f"{model}.cellml"
         if protocol is not None and path.exists():
             parameters = run_parameters(protocol, _references_of(references, model, name), model)
-            keys[(model, name)] = entry_key(content(path), content(NOTEBOOKS / protocol.notebook), parameters, code)
+            keys[(model, name)] = entry_key(content(path), content(notebooks / protocol.notebook), parameters, code)
     return keys
 
 

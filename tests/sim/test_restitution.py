@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import myokit
 import numpy as np
 import pytest
 from sim_testdata import ATOL, RTOL, load_reference_1d, model_path, webdata_path
@@ -166,6 +168,37 @@ def test_steady_state_restitution_does_not_reset_between_intervals(beeler_reuter
     fresh.record(1200.0, start=0.0, step=0.1)  # the first interval's detail run, again
     assert fresh.single_pace(500.0, 2) == pytest.approx(beats[1].norm_of_differences[0], rel=1e-6)
     assert r.stack_apds(beats).shape == (2, 2)
+
+
+def _spoil_the_state(cell: sim.PacedSimulation) -> None:
+    """Make the next integration fail in the solver itself: a NaN membrane voltage."""
+    state = cell.state()
+    state[cell.state_names.index(cell.model.qname("membrane_voltage"))] = math.nan
+    cell.set_state(state)
+
+
+def test_a_solver_failure_keeps_the_cycle_lengths_completed_before_it(beeler_reuter: sim.CellModel) -> None:
+    model = beeler_reuter.clone()
+    model.replace_stimulus(period=1000)
+    cell = model.simulation()
+    with pytest.warns(RuntimeWarning, match=r"failed at the cycle length of 500 ms \(.*CV_.*\); keeping the 1 cycle"):
+        beats = r.steady_state_restitution(cell, [600.0, 500.0, 400.0], max_steady_state_beats=2,
+                                           on_interval=lambda beat: _spoil_the_state(cell))
+    assert [b.pacing_period for b in beats] == [600.0]
+    curve = r.steady_state_restitution_curve(r.stack_apds(beats), [b.DI for b in beats], [600.0])
+    assert curve.APD.shape == (2, 1) and curve.restitution_slope.size == 0
+
+
+def test_a_solver_failure_raises_when_asked_or_when_nothing_was_completed(beeler_reuter: sim.CellModel) -> None:
+    model = beeler_reuter.clone()
+    model.replace_stimulus(period=1000)
+    cell = model.simulation()
+    with pytest.raises(myokit.SimulationError):
+        r.steady_state_restitution(cell, [600.0, 500.0], max_steady_state_beats=2, stop_at_solver_failure=False,
+                                   on_interval=lambda beat: _spoil_the_state(cell))
+    _spoil_the_state(cell)
+    with pytest.raises(myokit.SimulationError):
+        r.steady_state_restitution(cell, [600.0, 500.0], max_steady_state_beats=2)
 
 
 def test_s1s2_sweeps_apply_one_s1_and_at_most_one_s2(beeler_reuter: sim.CellModel) -> None:
