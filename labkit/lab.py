@@ -312,5 +312,7 @@ class Lab:
         if wait:
             self.workers.wait_ready()
 
-    def stop_workers(self) -> None:
-        self.workers.stop()
+    def stop_workers(self, timeout: float = 10.0) -> None:
+        """Stop the workers this lab started: a warm shutdown, then SIGKILL for whatever has not
+        exited after ``timeout`` seconds (an idle Celery worker takes about 6 s to exit)."""
+        self.workers.stop(timeout)
