@@ -25,6 +25,8 @@ POLL_SECONDS = 0.2
 KERNEL_START_ATTEMPTS = 3
 # What nbclient raises when a kernel it launched never answers its first request.
 KERNEL_START_FAILURES = ("Kernel didn't respond in", "Kernel died before replying to kernel_info")
+# The line labkit writes into log.txt after each start whose kernel never answered.
+RESTART_MARK = "labkit: the kernel did not answer"
 
 
 def kill_tree(pid: int) -> None:
@@ -74,14 +76,14 @@ def run_papermill(settings: Settings, db: Database, claim: claims.Claim, command
         log.warning("run %s attempt %s: the kernel did not answer papermill (start %d of %d)",
                     claim.run_id, claim.attempt, attempt, KERNEL_START_ATTEMPTS)
         with open(log_path, "a") as log_file:
-            log_file.write(f"\nlabkit: the kernel did not answer within {settings.kernel_start_timeout} s "
+            log_file.write(f"\n{RESTART_MARK} within {settings.kernel_start_timeout} s "
                            f"(start {attempt} of {KERNEL_START_ATTEMPTS})\n\n")
     return "no kernel"
 
 
 def _kernel_never_answered(log_path: Path, notebook: Path) -> bool:
     """Did papermill's last start end because the kernel never answered (and so no cell ran)?"""
-    last_start = log_path.read_text(errors="replace").rsplit("labkit: the kernel did not answer", 1)[-1]
+    last_start = log_path.read_text(errors="replace").rsplit(RESTART_MARK, 1)[-1]
     if not any(message in last_start for message in KERNEL_START_FAILURES):
         return False
     try:  # a protocol's own output could quote those messages; then its cells have run
