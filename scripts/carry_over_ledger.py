@@ -13,6 +13,8 @@ Use it only for changes that alter nothing but what happens after the solver fai
   a step that passes within 7 error-test failures takes the same path under a limit of 15;
 - steady-state restitution keeping the cycle lengths completed before a solver failure, where it
   used to fail (``labkit/sim/restitution.py`` and its notebook).
+- the line of a solver error quoted in the warnings of the clamps and of restitution, now picked
+  by one helper (``labkit/sim/solver.py``, ``failure_reason``): it changes words, not numbers.
 
 A run that met a solver failure under the old code failed, and a failed run is never in the ledger,
 so every entry made by such a protocol is unchanged. The exception is the voltage-clamp notebooks:

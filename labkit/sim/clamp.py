@@ -38,6 +38,7 @@ from numpy.typing import ArrayLike
 
 from labkit.sim.model import VOLTAGE, CellModel
 from labkit.sim.simulation import PacedSimulation
+from labkit.sim.solver import failure_reason
 
 #: Tolerance of the Web Lab's "is this the switching sample" test (1e-4 in the INa peak sweeps).
 SWITCH_EPS = 1e-6
@@ -195,10 +196,7 @@ class VoltageClampCell:
         text = str(err)
         found = re.search(r"at t = *([-+0-9.eE]+)", text)
         t = float(found.group(1).rstrip(".")) * self.model.time_factor if found else float("nan")
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-        reason = next((ln for ln in lines if "CVode" in ln or "zero-length" in ln or "flag" in ln),
-                      lines[0] if lines else type(err).__name__)
-        failure = ClampFailure(what, t, reason)
+        failure = ClampFailure(what, t, failure_reason(err))
         self.failures.append(failure)
         warnings.warn(f"{self.model.name}: {failure}; its samples are NaN", RuntimeWarning, stacklevel=3)
 

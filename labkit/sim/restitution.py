@@ -32,6 +32,7 @@ from numpy.typing import ArrayLike
 from labkit.sim.analysis import apd_and_di
 from labkit.sim.model import STIM_END, STIM_OFFSET, STIM_PERIOD, CellModel
 from labkit.sim.simulation import PacedSimulation, uniform_times
+from labkit.sim.solver import failure_reason
 
 #: SteadyStateRestitution's cycle lengths (ms), in the order they are applied.
 STEADY_STATE_PACING_INTERVALS: tuple[float, ...] = (
@@ -259,8 +260,7 @@ def steady_state_restitution(
         except myokit.SimulationError as err:
             if not (stop_at_solver_failure and beats):
                 raise
-            lines = str(err).strip().splitlines() or [type(err).__name__]
-            reason = next((line for line in lines if "flag" in line), lines[0]).strip()
+            reason = failure_reason(err)
             warnings.warn(f"{cell.model.name}: the solver failed at the cycle length of {float(period):g} ms "
                           f"({reason}); keeping the {len(beats)} cycle lengths completed before it",
                           RuntimeWarning, stacklevel=2)

@@ -61,3 +61,20 @@ def web_lab_template() -> Path:
         staged.write_text(patched)
         os.replace(staged, path)  # atomic: other processes see the old file or the whole new one
     return path
+
+
+# Words that mark the line of a Myokit ``SimulationError`` which names what went wrong: CVODES'
+# own flags ("CV_ERR_FAILURE", "flag -3"), the function that failed ("CVode"), or Myokit's guard
+# against a solver stuck taking steps of zero length.
+_REASON_MARKS = ("CVode", "flag", "zero-length")
+
+
+def failure_reason(err: Exception) -> str:
+    """The one line of a solver error worth showing in a warning.
+
+    Myokit's message opens with generic text and names the cause a few lines down; a warning that
+    quotes only the first line tells a scientist nothing about why a beat or sweep was lost.
+    """
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return next((line for line in lines if any(mark in line for mark in _REASON_MARKS)),
+                lines[0] if lines else type(err).__name__)

@@ -81,3 +81,21 @@ def test_a_myokit_template_without_the_anchor_line_is_refused(monkeypatch: pytes
             solver.web_lab_template()
     finally:
         solver.web_lab_template.cache_clear()
+
+
+def test_failure_reason_names_the_solver_flag_not_myokits_opening_line() -> None:
+    model = myokit.parse_model(
+        "[[model]]\nc.v = -80\n[engine]\ntime = 0 [ms] bind time\npace = 0 bind pace\n"
+        "[c]\ndot(v) = -(v + 80) / 10 + 100 * engine.pace\n")
+    simulation = solver.Simulation(model, myokit.pacing.blocktrain(1000, 2))
+    simulation.set_state([float("nan")])
+    with pytest.raises(myokit.SimulationError) as failure:
+        simulation.run(100)
+    assert str(failure.value).startswith("A numerical error occurred")
+    reason = solver.failure_reason(failure.value)
+    assert reason.startswith("Function CVode() failed with flag CV_CONV_FAILURE")
+
+
+def test_failure_reason_falls_back_to_the_first_line_or_the_error_type() -> None:
+    assert solver.failure_reason(RuntimeError("\n  first line \nsecond line\n")) == "first line"
+    assert solver.failure_reason(myokit.SimulationError("")) == "SimulationError"
