@@ -472,7 +472,8 @@ def upgrade(ctx: click.Context) -> None:
 @click.option("--report", "report_dir", type=click.Path(file_okay=False), default=None,
               help="Where to write report.html, summary.csv and summary.json (default: <lab>/validation).")
 @click.option("--workers", "n_workers", type=int, default=None, help="Worker processes to start if none run.")
-@click.option("--retry-failed", is_flag=True, help="Run again the experiments whose earlier run failed.")
+@click.option("--retry-failed", is_flag=True,
+              help="Run again the experiments whose earlier run failed (in this lab or in the ledger).")
 @click.option("--keep-workers", is_flag=True, help="Leave the workers running afterwards.")
 @click.option("--no-wait", "no_wait", is_flag=True,
               help="Report on what has finished now; unfinished runs count as pending (and keep running).")

@@ -16,9 +16,10 @@ Use it only for changes that alter nothing but what happens after the solver fai
 - the line of a solver error quoted in the warnings of the clamps and of restitution, now picked
   by one helper (``labkit/sim/solver.py``, ``failure_reason``): it changes words, not numbers.
 
-A run that met a solver failure under the old code failed, and a failed run is never in the ledger,
-so every entry made by such a protocol is unchanged. The exception is the voltage-clamp notebooks:
-they record NaN for a sweep the solver abandons and finish, so their changed entries are left stale.
+A run that met a solver failure under the old code failed, so every successful entry made by such a
+protocol is unchanged. Failed runs kept in the ledger are left stale: the change may let them
+finish. So are the voltage-clamp notebooks' entries: they record NaN for a sweep the solver
+abandons and finish.
 
 Run it right after such a change, then check some carried pairs by running them again
 (docs/validation.md says how this was done):
@@ -84,13 +85,14 @@ def main() -> None:
                 other.append(pair)  # made with other code or inputs: not this script's business
             elif new[pair] == old[pair]:
                 same.append(pair)
-            elif tolerates_solver_failures(old_notebooks / PROTOCOLS[entry.protocol].notebook):
+            elif entry.failed or tolerates_solver_failures(old_notebooks / PROTOCOLS[entry.protocol].notebook):
                 left.append(pair)
             else:
                 ledger.entries[pair] = dataclasses.replace(entry, key=new[pair])
                 carried.append(pair)
     ledger.save()
-    print(f"carried over {len(carried)} entries; left stale {len(left)} voltage-clamp entries (to run again); "
+    print(f"carried over {len(carried)} entries; left stale {len(left)} voltage-clamp or failed entries "
+          "(to run again); "
           f"{len(same)} unchanged; {len(other)} were not made with the code of {args.from_commit}")
 
 

@@ -6,7 +6,9 @@ only on the machine that ran them. The ledger is a JSON file that keeps, for eac
 protocol), the outputs the comparison needs, under a key made of everything that determines them:
 the model file, the protocol notebook, the parameters, labkit's simulation code and Myokit's version.
 ``labkit validate --ledger FILE`` judges a pair from the ledger when its key still matches, runs the
-others, and adds what it ran. Any change to those inputs gives a new key, so an entry never stands
+others, and adds what it ran. A run that failed in its notebook is kept as a failure (its error,
+no outputs), so later sittings judge it rather than pay for it again (``--retry-failed`` runs it
+anyway). Any change to those inputs gives a new key, so an entry never stands
 for code that did not produce it. Verdicts are not stored: they are recomputed from the outputs, so
 the comparison rules can change without re-running anything.
 """
@@ -76,11 +78,16 @@ class LedgerEntry:
     model: str
     protocol: str          # the Web Lab protocol's name
     key: str
-    status: str            # the run's status: success or partial
+    status: str            # the run's status: success, partial, or failed (in a notebook cell)
     run: str               # the run's id in the lab that made it
     seconds: float | None  # how long the run took (started to finished)
     recorded: str          # when it entered the ledger (UTC, ISO 8601)
     outputs: dict[str, StoredOutput]
+    error: str = ""        # a failed run's error line: why these inputs give no outputs
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
 
 
 class Ledger:
@@ -103,7 +110,7 @@ class Ledger:
             for e in data["entries"]:
                 outputs = {name: StoredOutput(_from_json(o["values"]), o["units"]) for name, o in e["outputs"].items()}
                 entry = LedgerEntry(e["model"], e["protocol"], e["key"], e["status"], e["run"], e["seconds"],
-                                    e["recorded"], outputs)
+                                    e["recorded"], outputs, e.get("error", ""))
                 entries[(entry.model, entry.protocol)] = entry
         except (ValueError, KeyError, TypeError) as error:
             raise InvalidInput(f"{path} is not a labkit validation ledger ({error}); give another --ledger "
@@ -116,19 +123,23 @@ class Ledger:
         return entry if entry is not None and entry.key == key else None
 
     def record(self, model: str, protocol: str, key: str, *, status: str, run: str, seconds: float | None,
-               outputs: Mapping[str, Any]) -> None:
-        """Keep (or replace) this pair's outputs; ``outputs`` maps names to objects with values and units."""
+               outputs: Mapping[str, Any], error: str = "") -> None:
+        """Keep (or replace) this pair's outputs; ``outputs`` maps names to objects with values and units.
+
+        A run that failed in the notebook is kept too (no outputs, its ``error``): the same inputs to
+        the same code fail the same way, so later sittings judge it instead of paying for it again."""
         stored = {name: StoredOutput(np.asarray(o.values, dtype=float), o.units) for name, o in outputs.items()}
         self.entries[(model, protocol)] = LedgerEntry(
             model, protocol, key, status, run, seconds,
-            datetime.now(timezone.utc).isoformat(timespec="seconds"), stored)
+            datetime.now(timezone.utc).isoformat(timespec="seconds"), stored, error)
 
     def save(self) -> None:
         """Write the whole ledger, sorted, so that its changes read well in a diff."""
         entries = [{"model": e.model, "protocol": e.protocol, "key": e.key, "status": e.status, "run": e.run,
                     "seconds": e.seconds, "recorded": e.recorded,
                     "outputs": {name: {"units": o.units, "values": _to_json(o.values)}
-                                for name, o in sorted(e.outputs.items())}}
+                                for name, o in sorted(e.outputs.items())},
+                    **({"error": e.error} if e.error else {})}
                    for _, e in sorted(self.entries.items())]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(self.path.name + ".tmp")

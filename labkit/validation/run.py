@@ -124,7 +124,7 @@ def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: P
             continue
         key = (keys or {}).get((model, protocol_name))
         entry = ledger.find(model, protocol_name, key) if ledger is not None and key else None
-        if entry is not None:
+        if entry is not None and not (entry.failed and retry_failed):
             runs[(model, protocol_name)] = entry
             continue
         parameters = run_parameters(protocol, _references_of(references, model, protocol_name), model)
@@ -133,9 +133,19 @@ def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: P
     return runs
 
 
+def _failed_verdict(error: str) -> str:
+    """A failed run's verdict. A notebook that stops with MissingTermError found at run time that
+    the model lacks a term it needs (an optional term of the interface that this Web Lab protocol
+    cannot do without): the model cannot produce the output, which is not our failure."""
+    return "inapplicable" if "MissingTermError" in error else "fail"
+
+
 def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | LedgerEntry | str) -> OutputResult:
     """Compare one reference output with what its run (or its ledger entry) produced."""
     if isinstance(run, LedgerEntry):
+        if run.failed:
+            return OutputResult(reference, _failed_verdict(run.error), None, None,
+                                f"run failed (kept in the ledger): {run.error}", ledger=run)
         return judge_outputs(reference, run.outputs, None, ledger=run)
     if isinstance(run, str):
         verdict = "inapplicable" if run.startswith("inapplicable") else "fail"
@@ -143,9 +153,7 @@ def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | LedgerEntry | str
     if run.status == "inapplicable":
         return OutputResult(reference, "inapplicable", None, run,
                             "the model does not annotate " + ", ".join(run.missing_terms))
-    if run.status == "failed" and "MissingTermError" in (run.error or ""):
-        # The notebook found at run time that the model lacks a term it needs (an optional term of
-        # the interface that this Web Lab protocol cannot do without): the model cannot produce it.
+    if run.status == "failed" and _failed_verdict(run.error or "") == "inapplicable":
         return OutputResult(reference, "inapplicable", None, run, run.error_line)
     if not run.done:
         return OutputResult(reference, "pending", None, run, f"run {run.status}: not finished yet")
@@ -220,15 +228,27 @@ def validate(lab: Lab, reference_root: Path, models_dir: Path, *, models: set[st
     return [judge(lab, ref, fresh[(ref.model, ref.protocol)]) for ref in references]
 
 
+def _failed_in_notebook(run: RunInfo) -> bool:
+    """Did the protocol itself fail on the model (an exception in a cell)? Timeouts, kernels that
+    never started and lost workers are the machine's doing, and are not kept."""
+    return run.status == "failed" and bool(run.failing_cell)
+
+
 def _record(lab: Lab, ledger: Ledger, runs: Mapping[Pair, RunInfo | LedgerEntry | str], keys: Mapping[Pair, str]) -> None:
-    """Add every finished prediction's compared outputs to the ledger and save it."""
+    """Add every finished prediction's compared outputs (or its notebook's error) to the ledger and save it."""
     for (model, name), run in sorted(runs.items()):
-        if not isinstance(run, RunInfo) or run.status not in REUSABLE or (model, name) not in keys:
+        if not isinstance(run, RunInfo) or (model, name) not in keys:
+            continue
+        seconds = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
+        if _failed_in_notebook(run):
+            ledger.record(model, name, keys[(model, name)], status=run.status, run=run.id, seconds=seconds,
+                          outputs={}, error=run.error_line)
+            continue
+        if run.status not in REUSABLE:
             continue
         rules = PROTOCOLS[name].outputs.values()
         needed = {n for rule in rules for n in (rule.ours, rule.control, rule.control_index, rule.x) if n}
         outputs = lab.prediction(run.id).outputs
-        seconds = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
         ledger.record(model, name, keys[(model, name)], status=run.status, run=run.id, seconds=seconds,
                       outputs={n: outputs[n] for n in sorted(needed & set(outputs))})
     ledger.save()

@@ -3,6 +3,7 @@ validation can be finished over several sittings. The end-to-end use (a lab with
 from a ledger) is in tests/validation/test_subset.py."""
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
@@ -32,6 +33,28 @@ def test_outputs_survive_a_save_and_a_load_exactly(tmp_path: Path) -> None:
     assert entry.outputs["APD90"].units == "ms" and entry.outputs["num_paces"].values.shape == ()
     assert again.find("m", "P", "another key") is None  # other inputs or code: not this entry
     assert again.find("other model", "P", "k1") is None
+
+
+def test_a_failed_run_is_kept_with_its_error_and_judged_a_fail(tmp_path: Path) -> None:
+    from labkit.validation.reference import ReferenceOutput
+    from labkit.validation.run import judge
+
+    ledger = Ledger.load(tmp_path / "ledger.json")
+    ledger.record("m", "IK1_block", "k1", status="failed", run="r1", seconds=3.0, outputs={},
+                  error="SimulationError: CV_CONV_FAILURE")
+    ledger.record("m", "IKr_block", "k2", status="failed", run="r2", seconds=1.0, outputs={},
+                  error="MissingTermError: no membrane_rapid_delayed_rectifier_potassium_current")
+    ledger.save()
+    again = Ledger.load(tmp_path / "ledger.json")
+    failed = again.find("m", "IK1_block", "k1")
+    assert failed is not None and failed.failed and failed.outputs == {}
+    assert failed.error == "SimulationError: CV_CONV_FAILURE"
+
+    reference = ReferenceOutput("m", "IK1_block", "scaled_APD90", "APD90 scaled", np.array([100.0, 90.0]), tmp_path / "x.csv")
+    verdict = judge(None, reference, failed)  # type: ignore[arg-type]  # a ledger entry needs no lab
+    assert verdict.verdict == "fail" and "CV_CONV_FAILURE" in verdict.reason and verdict.ledger is failed
+    missing = again.find("m", "IKr_block", "k2")
+    assert judge(None, dataclasses.replace(reference, protocol="IKr_block"), missing).verdict == "inapplicable"  # type: ignore[arg-type]
 
 
 def test_the_key_changes_with_every_input() -> None:

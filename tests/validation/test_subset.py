@@ -134,3 +134,35 @@ def test_validate_no_wait_reports_unfinished_runs_as_pending(tmp_path: Path) -> 
     with labkit.Lab.open(tmp_path / "lab") as lab:  # the runs were queued for workers to come
         assert [r.status for r in lab.runs()] == ["queued"]
         assert not lab.workers.running()
+
+
+def test_a_run_that_fails_in_its_notebook_is_kept_in_the_ledger_as_a_fail(validation_lab: labkit.Lab,
+                                                                           tmp_path: Path) -> None:
+    """Beeler-Reuter with a membrane capacitance of zero: dV/dt cannot be integrated, so the block
+    protocol stops in a cell. The ledger keeps that failure, so a later sitting judges it without
+    running it again, unless asked to retry."""
+    br77, only = {"beeler_reuter_model_1977"}, {"IK1_block"}
+    original = (webdata() / "models" / "beeler_reuter_model_1977.cellml").read_text()
+    broken = original.replace('initial_value="0.01" cmeta:id="membrane_capacitance"',
+                              'initial_value="0" cmeta:id="membrane_capacitance"')
+    assert broken != original
+    models, path = tmp_path / "models", tmp_path / "ledger.json"
+    models.mkdir()
+    (models / "beeler_reuter_model_1977.cellml").write_text(broken)
+    reference = webdata() / "reference"
+    first = validate(validation_lab, reference, models, models=br77, protocols=only, progress=False,
+                     echo=lambda _: None, timeout=900, ledger=Ledger.load(path))
+    assert first and {r.verdict for r in first} == {"fail"} and first[0].run.status == "failed", _describe(first)
+    entry = Ledger.load(path).entries[("beeler_reuter_model_1977", "IK1_block")]
+    assert entry.failed and entry.outputs == {} and entry.error == first[0].run.error_line
+
+    with labkit.Lab.open(tmp_path / "elsewhere") as lab:  # no workers
+        again = validate(lab, reference, models, models=br77, protocols=only, progress=False,
+                         echo=lambda _: None, wait=False, ledger=Ledger.load(path))
+        assert [r.verdict for r in again] == ["fail"] * len(first)
+        assert all(r.ledger is not None and entry.error in r.reason for r in again)
+        assert lab.runs() == []
+        retried = validate(lab, reference, models, models=br77, protocols=only, progress=False,
+                           echo=lambda _: None, wait=False, retry_failed=True, ledger=Ledger.load(path))
+        assert {r.verdict for r in retried} == {"pending"}
+        assert [r.status for r in lab.runs()] == ["queued"]
