@@ -24,6 +24,10 @@ from labkit.validation.ledger import Ledger
 GOAL = 0.95
 
 
+def _misses(n: int) -> str:
+    return "no more misses" if n <= 0 else f"{n} more miss" + ("" if n == 1 else "es")
+
+
 def headline(summary: pd.DataFrame) -> str:
     counts = summary["verdict"].value_counts()
     total = len(summary)
@@ -42,7 +46,7 @@ def headline(summary: pd.DataFrame) -> str:
     if pending:
         lines.append(f"{pending} outputs are pending. If every one of them passed, the pass rate would be "
                      f"{100 * (passed + pending) / total:.1f} %; the goal of {100 * GOAL:.0f} % "
-                     f"({needed} of {total}) allows {passed + pending - needed} more misses among them.")
+                     f"({needed} of {total}) allows {_misses(passed + pending - needed)} among them.")
     else:
         verdict = "meets" if passed >= needed else "misses"
         lines.append(f"Nothing is pending: {passed} of {total} ({100 * passed / total:.1f} %) {verdict} "
