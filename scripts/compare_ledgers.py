@@ -6,7 +6,8 @@ the new code, then compare the new entries with the old ones, value for value, N
     git show <commit before the change>:docs/validation-ledger.json > /tmp/ledger-old.json
     python3 scripts/compare_ledgers.py /tmp/ledger-old.json docs/validation-ledger.json --protocol ICaL
 
-Pairs are compared when both ledgers hold them with different keys (same keys are the same entry).
+Pairs are compared when both ledgers hold them from different runs (an entry carried over keeps
+its run, and is the same entry under a new key).
 A pair that differs is listed with the largest difference of each output; the exit status is 1 if
 any does, so it can gate a script.
 """
@@ -23,6 +24,8 @@ from labkit.validation.ledger import Ledger, LedgerEntry
 
 def differences(old: LedgerEntry, new: LedgerEntry) -> list[str]:
     """What differs between two entries of one pair; empty when every output is identical."""
+    if old.status != new.status and not (old.failed or new.failed):
+        return [f"status: {old.status} -> {new.status}"]
     if old.failed or new.failed:
         return [] if (old.failed, old.error) == (new.failed, new.error) else \
             [f"failed: {old.error or 'no'} -> {new.error or 'no'}"]
@@ -49,7 +52,7 @@ def main() -> None:
     parser.add_argument("--protocol", action="append", help="only these Web Lab protocols (repeatable)")
     args = parser.parse_args()
     old, new = Ledger.load(args.old).entries, Ledger.load(args.new).entries
-    pairs = sorted(p for p in set(old) & set(new) if old[p].key != new[p].key
+    pairs = sorted(p for p in set(old) & set(new) if old[p].run != new[p].run
                    and (not args.protocol or p[1] in args.protocol))
     changed = 0
     for pair in pairs:
@@ -57,7 +60,7 @@ def main() -> None:
         if found:
             changed += 1
             print(f"{pair[0]} {pair[1]}:\n  " + "\n  ".join(found))
-    print(f"{len(pairs)} pairs compared (re-run under another key); {len(pairs) - changed} identical, "
+    print(f"{len(pairs)} pairs compared (run again); {len(pairs) - changed} identical, "
           f"{changed} differ")
     sys.exit(1 if changed else 0)
 

@@ -72,7 +72,7 @@ def misses(summary: pd.DataFrame) -> str:
         def number(value: object) -> str:
             return "" if pd.isna(value) else f"{float(value):.4g}"
         elements = "" if pd.isna(r["failing_elements"]) else f"{int(r['failing_elements'])} of {int(r['elements'])}"
-        reason = "" if pd.isna(r["reason"]) else str(r["reason"]).replace("|", "/")[:120]
+        reason = "" if pd.isna(r["reason"]) else " ".join(str(r["reason"]).split()).replace("|", "/")[:120]
         rows.append(f"| {r['model']} | {r['protocol']} | {r['output']} | {number(r['max_abs_error'])} | "
                     f"{number(r['max_rel_error'])} | {elements} | {reason} |")
     return "\n".join(rows)

@@ -87,6 +87,7 @@ class LedgerEntry:
 
     @property
     def failed(self) -> bool:
+        """A kept failure: no outputs, only ``error``; judged without running again."""
         return self.status == "failed"
 
 

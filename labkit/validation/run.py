@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ..experiments import RunInfo
 from ..lab import Lab
+from ..sim.solver import failure_reason
 from .catalogue import HARNESS_MODELS, PROTOCOLS, ReferenceProtocol
 from .compare import HARNESS_MAX_PACES, Comparison, compare
 from .ledger import Ledger, LedgerEntry, code_fingerprint, entry_key
@@ -23,6 +24,11 @@ from .reference import ReferenceOutput, reference_outputs
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks" / "protocols"
 REUSABLE = ("success", "partial")
+UNFINISHED = ("queued", "running")
+#: Exceptions by which a protocol notebook says it cannot finish on this model with this code: the
+#: same inputs raise them again, so the ledger keeps them. Anything else raised in a cell (a full
+#: disk, no C compiler, no memory) may be the machine's doing, and is tried again next time.
+INPUT_FAILURES = ("SimulationError", "MissingTermError")
 
 
 @dataclass
@@ -50,7 +56,9 @@ def _add_if_changed(lab: Lab, kind: str, path: Path, name: str) -> None:
 
 def _find_reusable(lab: Lab, model: str, protocol: ReferenceProtocol, parameters: dict[str, Any],
                    retry_failed: bool) -> RunInfo | None:
-    statuses = REUSABLE if retry_failed else REUSABLE + ("failed", "queued", "running")
+    """The lab's newest run of this pair worth showing again: finished or on its way, and a failed
+    one too unless asked to retry."""
+    statuses = REUSABLE + UNFINISHED + (() if retry_failed else ("failed",))
     return lab.latest_run(model, Path(protocol.notebook).stem, parameters, statuses=statuses)
 
 
@@ -124,12 +132,20 @@ def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: P
             continue
         key = (keys or {}).get((model, protocol_name))
         entry = ledger.find(model, protocol_name, key) if ledger is not None and key else None
-        if entry is not None and not (entry.failed and retry_failed):
+        if entry is not None and not entry.failed:
             runs[(model, protocol_name)] = entry
             continue
         parameters = run_parameters(protocol, _references_of(references, model, protocol_name), model)
-        runs[(model, protocol_name)] = _find_reusable(lab, model, protocol, parameters, retry_failed) or \
-            lab.run(model, Path(protocol.notebook).stem, parameters)
+        if entry is not None:
+            # A failure on record stands unless this lab has tried again (a retry of an earlier
+            # sitting, finished or not) or is asked to now.
+            retry = _find_reusable(lab, model, protocol, parameters, retry_failed=True)
+            if retry is None and not retry_failed:
+                runs[(model, protocol_name)] = entry
+                continue
+        else:
+            retry = _find_reusable(lab, model, protocol, parameters, retry_failed)
+        runs[(model, protocol_name)] = retry or lab.run(model, Path(protocol.notebook).stem, parameters)
     return runs
 
 
@@ -205,9 +221,11 @@ def validate(lab: Lab, reference_root: Path, models_dir: Path, *, models: set[st
     pending = [r for r in runs.values() if isinstance(r, RunInfo) and not r.done]
     reused = sum(isinstance(r, RunInfo) for r in runs.values()) - len(pending)
     from_ledger = sum(isinstance(r, LedgerEntry) for r in runs.values())
+    failed_on_record = sum(isinstance(r, LedgerEntry) and r.failed for r in runs.values())
     echo(f"{len(references)} reference outputs from {len(runs)} (model, protocol) pairs; "
          f"{len(pending)} runs to wait for, {reused} reused"
-         + (f", {from_ledger} from the ledger {ledger.path}" if ledger is not None else ""))
+         + (f", {from_ledger} from the ledger {ledger.path}" if ledger is not None else "")
+         + (f" ({failed_on_record} of them failed runs: --retry-failed runs them again)" if failed_on_record else ""))
     if pending and wait:
         bar = tqdm(total=len(pending), desc="validation runs", unit="run", file=sys.stderr, disable=not progress)
         seen: set[str] = set()
@@ -228,10 +246,17 @@ def validate(lab: Lab, reference_root: Path, models_dir: Path, *, models: set[st
     return [judge(lab, ref, fresh[(ref.model, ref.protocol)]) for ref in references]
 
 
-def _failed_in_notebook(run: RunInfo) -> bool:
-    """Did the protocol itself fail on the model (an exception in a cell)? Timeouts, kernels that
-    never started and lost workers are the machine's doing, and are not kept."""
-    return run.status == "failed" and bool(run.failing_cell)
+def failure_to_keep(run: RunInfo) -> str | None:
+    """What the ledger keeps of a failed run: ``"<exception>: <the line that says why>"`` when the
+    notebook stopped with one of INPUT_FAILURES, else None (not kept). Time limits, kernels that
+    never started and lost workers stop a run outside its cells and are never kept."""
+    if run.status != "failed" or not run.failing_cell or not run.error:
+        return None
+    name, _, message = run.error.partition(":")
+    if name.strip() not in INPUT_FAILURES:
+        return None
+    # The notebook's error is the exception's text; pick its telling line as the solver's warnings do.
+    return f"{name.strip()}: {failure_reason(RuntimeError(message))}"
 
 
 def _record(lab: Lab, ledger: Ledger, runs: Mapping[Pair, RunInfo | LedgerEntry | str], keys: Mapping[Pair, str]) -> None:
@@ -240,9 +265,10 @@ def _record(lab: Lab, ledger: Ledger, runs: Mapping[Pair, RunInfo | LedgerEntry 
         if not isinstance(run, RunInfo) or (model, name) not in keys:
             continue
         seconds = (run.finished_at - run.started_at).total_seconds() if run.started_at and run.finished_at else None
-        if _failed_in_notebook(run):
+        kept = failure_to_keep(run)
+        if kept is not None:
             ledger.record(model, name, keys[(model, name)], status=run.status, run=run.id, seconds=seconds,
-                          outputs={}, error=run.error_line)
+                          outputs={}, error=kept)
             continue
         if run.status not in REUSABLE:
             continue
