@@ -63,18 +63,20 @@ def web_lab_template() -> Path:
     return path
 
 
-# Words that mark the line of a Myokit ``SimulationError`` which names what went wrong: CVODES'
-# own flags ("CV_ERR_FAILURE", "flag -3"), the function that failed ("CVode"), or Myokit's guard
-# against a solver stuck taking steps of zero length.
-_REASON_MARKS = ("CVode", "flag", "zero-length")
+# Phrases that mark the line of a Myokit ``SimulationError`` which names what went wrong: CVODES'
+# failing with one of its flags, or Myokit's guard against a solver stuck taking steps of zero
+# length. They are whole phrases because the message also lists every state and binding by name,
+# and a model variable may well be called "flag".
+_REASON_MARKS = ("Function CVode", "failed with flag", "zero-length steps")
 
 
-def failure_reason(err: Exception) -> str:
-    """The one line of a solver error worth showing in a warning.
+def failure_reason(error: BaseException | str) -> str:
+    """The one line of a solver error (or of its text) worth showing in a warning or a ledger.
 
     Myokit's message opens with generic text and names the cause a few lines down; a warning that
     quotes only the first line tells a scientist nothing about why a beat or sweep was lost.
     """
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    fallback = type(error).__name__ if isinstance(error, BaseException) else "no message"
     return next((line for line in lines if any(mark in line for mark in _REASON_MARKS)),
-                lines[0] if lines else type(err).__name__)
+                lines[0] if lines else fallback)

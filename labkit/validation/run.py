@@ -255,8 +255,7 @@ def failure_to_keep(run: RunInfo) -> str | None:
     name, _, message = run.error.partition(":")
     if name.strip() not in INPUT_FAILURES:
         return None
-    # The notebook's error is the exception's text; pick its telling line as the solver's warnings do.
-    return f"{name.strip()}: {failure_reason(RuntimeError(message))}"
+    return f"{name.strip()}: {failure_reason(message)}"  # the telling line, as the solver's warnings pick it
 
 
 def _record(lab: Lab, ledger: Ledger, runs: Mapping[Pair, RunInfo | LedgerEntry | str], keys: Mapping[Pair, str]) -> None:

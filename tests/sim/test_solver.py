@@ -99,3 +99,10 @@ def test_failure_reason_names_the_solver_flag_not_myokits_opening_line() -> None
 def test_failure_reason_falls_back_to_the_first_line_or_the_error_type() -> None:
     assert solver.failure_reason(RuntimeError("\n  first line \nsecond line\n")) == "first line"
     assert solver.failure_reason(myokit.SimulationError("")) == "SimulationError"
+    assert solver.failure_reason("") == "no message"
+
+
+def test_failure_reason_is_not_fooled_by_a_state_named_flag() -> None:
+    text = ("A numerical error occurred during simulation at t = 4.3.\nLast reached state:\n"
+            "  membrane.flag = 1.0\n  membrane.V = 49.6\nMaximum number of zero-length steps taken.")
+    assert solver.failure_reason(text) == "Maximum number of zero-length steps taken."
