@@ -12,7 +12,6 @@ the phase is set by rounding, not by the protocol (docs/validation.md, "alternan
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 from labkit import sim
@@ -38,15 +37,17 @@ def main() -> None:
     model.replace_stimulus(period=args.period)
     cell = model.simulation()
     cell.myokit_simulation.set_tolerance(abs_tol=ABS_TOL, rel_tol=REL_TOL * (1 + args.rel_tol_nudge))
-    cell.reset()
-    scans.set_raw_parameter(cell, block.term, control * args.level)
-    started = time.perf_counter()
-    steady = cell.pace_to_steady_state(args.period, max_paces=args.paces, norm_threshold=1e-6)
-    print(f"{model.name}, {block.name} at {args.level:g}: {steady.num_paces} paces "
-          f"({'steady' if steady.found else 'not steady'}), {time.perf_counter() - started:.0f} s")
+    # The scan the block notebook runs, for this one level: its beat is the protocol's recorded one.
+    scan = scans.steady_state_scan(cell, lambda level: scans.set_raw_parameter(cell, block.term, control * level),
+                                   [args.level], pacing_period=args.period, max_paces=args.paces,
+                                   detail_duration=args.period)
+    print(f"{model.name}, {block.name} at {args.level:g}: {scan.num_paces[0]} paces "
+          f"({'steady' if scan.found[0] else 'not steady'}), {scan.seconds[0]:.0f} s")
+    voltage, times = scan.voltage[0], scan.time
     for index in range(1, args.beats + 1):
-        beat = cell.record(args.period)
-        voltage, times = beat["membrane_voltage"].to_numpy(), beat["time"].to_numpy()
+        if index > 1:  # the next pace of the same train
+            beat = cell.record(args.period)
+            voltage, times = beat["membrane_voltage"].to_numpy(), beat["time"].to_numpy()
         apd90 = scans.first_apd90(voltage[None, :], times)[0]
         note = " (the protocol's recorded beat)" if index == 1 else ""
         print(f"beat {index}: APD90 {apd90:8.2f} ms, V at the end {voltage[-1]:6.1f} mV{note}")

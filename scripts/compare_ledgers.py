@@ -24,11 +24,11 @@ from labkit.validation.ledger import Ledger, LedgerEntry
 
 def differences(old: LedgerEntry, new: LedgerEntry) -> list[str]:
     """What differs between two entries of one pair; empty when every output is identical."""
-    if old.status != new.status and not (old.failed or new.failed):
-        return [f"status: {old.status} -> {new.status}"]
     if old.failed or new.failed:
         return [] if (old.failed, old.error) == (new.failed, new.error) else \
             [f"failed: {old.error or 'no'} -> {new.error or 'no'}"]
+    if old.status != new.status:
+        return [f"status: {old.status} -> {new.status}"]
     found = []
     for name in sorted(set(old.outputs) | set(new.outputs)):
         if name not in old.outputs or name not in new.outputs:

@@ -136,16 +136,13 @@ def submit_validation(lab: Lab, references: list[ReferenceOutput], models_dir: P
             runs[(model, protocol_name)] = entry
             continue
         parameters = run_parameters(protocol, _references_of(references, model, protocol_name), model)
-        if entry is not None:
-            # A failure on record stands unless this lab has tried again (a retry of an earlier
-            # sitting, finished or not) or is asked to now.
-            retry = _find_reusable(lab, model, protocol, parameters, retry_failed=True)
-            if retry is None and not retry_failed:
-                runs[(model, protocol_name)] = entry
-                continue
-        else:
-            retry = _find_reusable(lab, model, protocol, parameters, retry_failed)
-        runs[(model, protocol_name)] = retry or lab.run(model, Path(protocol.notebook).stem, parameters)
+        # A failure on record (entry) stands unless this lab has tried again (a retry of an earlier
+        # sitting, finished or not) or is asked to now; the lab's own failed runs do not replace it.
+        found = _find_reusable(lab, model, protocol, parameters, retry_failed or entry is not None)
+        if found is None and entry is not None and not retry_failed:
+            runs[(model, protocol_name)] = entry
+            continue
+        runs[(model, protocol_name)] = found or lab.run(model, Path(protocol.notebook).stem, parameters)
     return runs
 
 

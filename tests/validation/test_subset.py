@@ -16,7 +16,7 @@ import labkit
 from labkit.sim import apd
 from labkit.validation import Ledger, OutputResult, pass_rate, validate, write_report
 from labkit.validation.reference import reference_outputs
-from labkit.validation.run import NOTEBOOKS, _record, failure_to_keep, judge, submit_validation
+from labkit.validation.run import NOTEBOOKS, _add_if_changed, _record, failure_to_keep, judge, submit_validation
 
 pytestmark = pytest.mark.validation
 
@@ -181,8 +181,7 @@ def test_a_failure_that_may_be_the_machines_is_not_kept(validation_lab: labkit.L
     compiler would stop it with theirs: the next sitting must try again."""
     for kind, path in (("model", webdata() / "models" / "beeler_reuter_model_1977.cellml"),
                        ("protocol", NOTEBOOKS / "ion_current_block.ipynb")):
-        if path.stem not in validation_lab.names(kind):
-            (validation_lab.add_model if kind == "model" else validation_lab.add_protocol)(path, name=path.stem)
+        _add_if_changed(validation_lab, kind, path, path.stem)
     queued = validation_lab.run("beeler_reuter_model_1977", "ion_current_block", {"current": "IFoo"})
     [info] = validation_lab.wait([queued], timeout=300)
     assert info.status == "failed" and info.failing_cell and "ValueError" in (info.error or ""), info.error
