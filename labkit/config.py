@@ -16,6 +16,7 @@ from .errors import LabkitError
 
 CONFIG_FILE = "labkit.toml"
 ENV_PREFIX = "LABKIT_"
+MAX_TIME_LIMIT = 7 * 24 * 3600.0  # seconds: no run, and no protocol's time_limit, may ask for more
 
 
 class ConfigError(LabkitError, ValueError):
@@ -41,6 +42,20 @@ class Settings:
     default_visibility: str = "private"  # of new versions: "private" (owner and collaborators) or "public"
     read_only: bool = False
     isolate_workers: bool = False  # workers labkit starts get folders of their own, as on other machines
+    # The run sandbox (docs/security.md). Limits apply to each run; the wall time is the smaller of the
+    # protocol's time_limit and run_time_limit, the CPU time at most twice that.
+    run_cpu_seconds: int = 7200
+    run_memory_mb: int = 4096
+    run_processes: int = 256
+    run_file_mb: int = 512
+    run_folder_mb: int = 2048
+    run_folder_files: int = 20000
+    run_outputs_mb: int = 256
+    sandbox_bwrap: str = "bwrap"  # the bubblewrap executable
+    sandbox_uid_base: int = 62000  # a root worker runs each concurrent run as one of 64 uids from here
+    # No sandbox at all: every protocol runs with the worker's rights. Only for a lab used by one person
+    # who trusts every protocol in it (Binder, a laptop).
+    trusted_single_user: bool = False
 
     @property
     def repositories(self) -> Path:
@@ -63,8 +78,10 @@ class Settings:
 
 
 _CASTS = {"workers": int, "run_time_limit": float, "heartbeat_interval": float, "stale_after": float,
-          "kernel_start_timeout": int}
-_BOOLS = {"read_only", "isolate_workers"}
+          "kernel_start_timeout": int, "run_cpu_seconds": int, "run_memory_mb": int, "run_processes": int,
+          "run_file_mb": int, "run_folder_mb": int, "run_folder_files": int, "run_outputs_mb": int,
+          "sandbox_uid_base": int}
+_BOOLS = {"read_only", "isolate_workers", "trusted_single_user"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
@@ -151,8 +168,16 @@ def _with_embedded_defaults(s: Settings) -> Settings:
                           "('moderated' is granted by a moderator, one version at a time)")
     if s.workers < 0:
         raise ConfigError("workers must be 0 or more")
-    for name in ("run_time_limit", "heartbeat_interval", "stale_after", "kernel_start_timeout"):
+    for name in ("run_time_limit", "heartbeat_interval", "stale_after", "kernel_start_timeout", "run_cpu_seconds"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name} must be a positive number of seconds")
+    if s.run_time_limit > MAX_TIME_LIMIT:
+        raise ConfigError(f"run_time_limit must be at most {MAX_TIME_LIMIT:g} s (a week)")
+    for name in ("run_memory_mb", "run_processes", "run_file_mb", "run_folder_mb", "run_folder_files",
+                 "run_outputs_mb"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name} must be a positive whole number")
+    if not 1000 <= s.sandbox_uid_base <= 2**31 - 100:
+        raise ConfigError("sandbox_uid_base must be an unprivileged uid (1000 or more) with 64 free uids after it")
     return replace(s, storage_root=storage, database_url=database, broker_url=broker,
                    result_backend=backend, user=user)

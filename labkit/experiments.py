@@ -6,6 +6,7 @@ may read both its model version and its protocol version, and a hidden run looks
 """
 from __future__ import annotations
 
+import math
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -142,7 +143,7 @@ class Experiments:
                 s.add(experiment)
                 s.flush()
             run = orm.Run(id=run_id, experiment_id=experiment.id, parameters=parameters, status=status,
-                          time_limit=interface.time_limit or self.settings.run_time_limit,
+                          time_limit=min(interface.time_limit or math.inf, self.settings.run_time_limit),
                           queue=queue or self.settings.default_queue, created_by=self.user,
                           missing_terms=list(compat.missing_required),
                           error=None if compat.compatible else compat.explain())

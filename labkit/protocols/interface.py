@@ -15,15 +15,18 @@ A protocol author declares it in a *raw* cell tagged ``interface``, written in Y
     time_limit: 600
 
 ``shape`` is a list of extents (numbers, or names for extents only known after the run); a
-missing shape means a scalar. ``time_limit`` (seconds) overrides the lab's default for this protocol.
+missing shape means a scalar. ``time_limit`` (seconds) asks for less than the lab's ``run_time_limit``, which caps it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import nbformat
 import yaml
+
+from ..config import MAX_TIME_LIMIT
 
 INTERFACE_TAG = "interface"
 PARAMETERS_TAG = "parameters"
@@ -127,8 +130,10 @@ def parse_interface_yaml(text: str, problems: list[str]) -> dict[str, Any] | Non
                 problems.append(f"plot {axis}={plot[axis]!r} is not a declared output")
         parsed_plots.append({"x": plot["x"], "y": plot["y"], "title": str(plot.get("title", ""))})
     limit = data.get("time_limit")
-    if limit is not None and (not isinstance(limit, (int, float)) or isinstance(limit, bool) or limit <= 0):
-        problems.append("interface 'time_limit' must be a positive number of seconds")
+    if limit is not None and (not isinstance(limit, (int, float)) or isinstance(limit, bool)
+                              or not math.isfinite(limit) or not 0 < limit <= MAX_TIME_LIMIT):
+        problems.append(f"interface 'time_limit' must be a finite, positive number of seconds, at most "
+                        f"{MAX_TIME_LIMIT:g} (a week); got {limit!r}")
         limit = None
     return {"title": str(data.get("title", "")), "description": str(data.get("description", "")),
             "requires": data.get("requires", []), "optional": data.get("optional", []),

@@ -1,8 +1,10 @@
 """papermill as a child process tree: started, watched, and killed as a whole.
 
-A run's papermill process and the kernel it starts are one process tree. The tree is killed on
-cancellation, on the time limit, or when another worker has taken the run over, so nothing is left
-behind; and it dies with the worker that started it. A kernel that never answers is started again.
+A run's papermill process and the kernel it starts are one process tree, started by the run's
+``sandbox.Session`` (inside bubblewrap by default). The tree is killed on cancellation, on the time
+limit, when it reaches one of its resource limits, or when another worker has taken the run over, so
+nothing is left behind; and it dies with the worker that started it. A kernel that never answers is
+started again.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import logging
 import os
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
@@ -18,15 +21,26 @@ import psutil
 from ..config import Settings
 from ..store.db import Database
 from . import claims
+from .sandbox import Session, Usage
 
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.2
+USAGE_SECONDS = 1.0  # how often the run's processes and folder are measured against its limits
 KERNEL_START_ATTEMPTS = 3
 # What nbclient raises when a kernel it launched never answers its first request.
 KERNEL_START_FAILURES = ("Kernel didn't respond in", "Kernel died before replying to kernel_info")
 # The line labkit writes into log.txt after each start whose kernel never answered.
 RESTART_MARK = "labkit: the kernel did not answer"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How papermill's process tree ended: finished, error, cancelled, lost, timeout, limit or no
+    kernel; ``detail`` names the limit for ``limit``."""
+
+    kind: str
+    detail: str = ""
 
 
 def kill_tree(pid: int) -> None:
@@ -44,41 +58,51 @@ def kill_tree(pid: int) -> None:
     psutil.wait_procs(procs, timeout=5)
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to kill the child when the worker that started it dies (PR_SET_PDEATHSIG)."""
-    os.setsid()
-    try:
-        import ctypes
-        import signal
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
-    except OSError:
-        pass
+def kill_uid(uid: int | None) -> None:
+    """SIGKILL every process of a sandbox uid (a root worker's runs each have their own uid): the
+    PID namespace already ends them with the run, this makes sure of it."""
+    if uid is None:
+        return
+    procs = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=5)
 
 
-def run_papermill(settings: Settings, db: Database, claim: claims.Claim, command: list[str],
-                   env: dict[str, str], scratch: Path, time_limit: float) -> str:
+def run_papermill(settings: Settings, db: Database, claim: claims.Claim, session: Session,
+                  command: list[str], env: dict[str, str]) -> Outcome:
     """Run papermill, starting it again when its kernel never answered (up to KERNEL_START_ATTEMPTS).
 
     Now and then a kernel started on a busy machine (two workers starting kernels at the same
     moment) never answers papermill's first request. That says nothing about the model or the
     protocol, so it is not the run's failure until it has happened KERNEL_START_ATTEMPTS times in a row.
-    Every attempt is kept in ``log.txt``; the time limit counts across attempts.
+    Every attempt is kept in ``log.txt`` (outside the sandbox's folder); the time limit counts across
+    attempts.
     """
     started = time.monotonic()
-    log_path = scratch / "log.txt"
-    for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
-        with open(log_path, "ab") as log_file:
-            child = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=env,
-                                     cwd=scratch, preexec_fn=_die_with_parent)
-            outcome = _watch(settings, db, claim, child, time_limit - (time.monotonic() - started))
-        if outcome != "error" or not _kernel_never_answered(log_path, scratch / "executed.ipynb"):
-            return outcome
-        log.warning("run %s attempt %s: the kernel did not answer papermill (start %d of %d)",
-                    claim.run_id, claim.attempt, attempt, KERNEL_START_ATTEMPTS)
-        with open(log_path, "a") as log_file:
-            log_file.write(f"\n{RESTART_MARK} within {settings.kernel_start_timeout} s "
-                           f"(start {attempt} of {KERNEL_START_ATTEMPTS})\n\n")
-    return "no kernel"
+    paths = session.paths
+    log_path = paths.scratch / "log.txt"
+    argv, child_env = session.command(command, env)
+    try:
+        for attempt in range(1, KERNEL_START_ATTEMPTS + 1):
+            with open(log_path, "ab") as log_file:
+                child = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=child_env,
+                                         stdin=subprocess.DEVNULL, cwd=paths.work, preexec_fn=session.preexec)
+                outcome = _watch(settings, db, claim, child, session,
+                                 session.limits.wall_seconds - (time.monotonic() - started))
+            if outcome.kind != "error" or not _kernel_never_answered(log_path, paths.executed):
+                return outcome
+            log.warning("run %s attempt %s: the kernel did not answer papermill (start %d of %d)",
+                        claim.run_id, claim.attempt, attempt, KERNEL_START_ATTEMPTS)
+            with open(log_path, "a") as log_file:
+                log_file.write(f"\n{RESTART_MARK} within {settings.kernel_start_timeout} s "
+                               f"(start {attempt} of {KERNEL_START_ATTEMPTS})\n\n")
+        return Outcome("no kernel")
+    finally:
+        kill_uid(session.uid)
 
 
 def _kernel_never_answered(log_path: Path, notebook: Path) -> bool:
@@ -94,21 +118,70 @@ def _kernel_never_answered(log_path: Path, notebook: Path) -> bool:
 
 
 def _watch(settings: Settings, db: Database, claim: claims.Claim, child: subprocess.Popen,
-           time_limit: float) -> str:
-    """Wait for the child, heart-beating; kill it on cancel, time-out or lost ownership."""
+           session: Session, time_limit: float) -> Outcome:
+    """Wait for the child, heart-beating and measuring it; kill it on cancel, time-out, a limit
+    reached or lost ownership."""
     started = time.monotonic()
-    last_beat = 0.0
+    last_beat = last_measure = 0.0
     while child.poll() is None:
         time.sleep(POLL_SECONDS)
+        outcome = None
         if time.monotonic() - last_beat >= settings.heartbeat_interval:
             last_beat = time.monotonic()
             ours, cancel = claims.heartbeat(db, claim)
             if cancel or not ours:
-                kill_tree(child.pid)
-                child.wait()
-                return "cancelled" if cancel else "lost"
-        if time.monotonic() - started > time_limit:
+                outcome = Outcome("cancelled" if cancel else "lost")
+        if outcome is None and time.monotonic() - started > time_limit:
+            outcome = Outcome("timeout")
+        if outcome is None and time.monotonic() - last_measure >= USAGE_SECONDS:
+            last_measure = time.monotonic()
+            reached = session.limits.exceeded(measure(child.pid, session.paths.work))
+            if reached:
+                outcome = Outcome("limit", reached)
+        if outcome is not None:
             kill_tree(child.pid)
             child.wait()
-            return "timeout"
-    return "finished" if child.returncode == 0 else "error"
+            return outcome
+    return Outcome("finished" if child.returncode == 0 else "error")
+
+
+def measure(pid: int, folder: Path) -> Usage:
+    """CPU seconds, resident memory and number of the processes under ``pid`` (bubblewrap's own
+    processes not counted), and what ``folder`` holds on disk."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return Usage()
+    cpu, memory, count = 0.0, 0, 0
+    for p in procs:
+        try:
+            with p.oneshot():
+                times = p.cpu_times()
+                cpu += times.user + times.system + times.children_user + times.children_system
+                memory += p.memory_info().rss
+                count += p.name() != "bwrap"
+        except psutil.NoSuchProcess:
+            pass
+    size, files = _folder_usage(folder)
+    return Usage(cpu, memory, count, size, files)
+
+
+def _folder_usage(folder: Path) -> tuple[int, int]:
+    """Bytes allocated and entries under ``folder``, without following links."""
+    size, files, stack = 0, 0, [folder]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            files += 1
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            size += st.st_blocks * 512
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+    return size, files

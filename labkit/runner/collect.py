@@ -3,12 +3,19 @@
 Layout of ``<results>/runs/<run id>/``: ``notebook.ipynb`` (the executed protocol),
 ``outputs/<name>.csv`` + ``outputs/outputs.json``, ``plots/*.png``, ``log.txt``,
 ``provenance.json`` and ``timings.json``.
+
+Everything in the run's ``work/`` folder was written by the protocol, i.e. by untrusted code: files
+are taken only when they are regular files (never links, pipes or devices, opened with O_NOFOLLOW),
+of a bounded size, with names the output format allows, and outputs only when they are declared.
 """
 from __future__ import annotations
 
+import errno
 import json
+import os
 import platform
 import shutil
+import stat
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -17,13 +24,21 @@ from typing import TYPE_CHECKING, Any
 import nbformat
 
 from ..config import Settings
-from ..results.outputs import read_outputs
+from ..results.outputs import MANIFEST, OutputsRefused, check_manifest, read_outputs
 from ..results.plots import render_default_plots
-from .child import KERNEL_START_ATTEMPTS
+from .child import KERNEL_START_ATTEMPTS, Outcome
 from .claims import HOST, Claim, now
+from .sandbox import Limits, RunPaths
 
 if TYPE_CHECKING:
     from .execute import RunPlan
+
+LOG_KEPT_BYTES = 10 * 1024 * 1024  # of a longer log.txt, the prediction keeps the end
+# What a notebook's error says when the kernel refused a resource, and the limit that refused it.
+LIMIT_HINTS = (("MemoryError", "memory", "run_memory_mb"),
+               ("File too large", "file size", "run_file_mb"),
+               ("Resource temporarily unavailable", "process", "run_processes"),
+               ("Kernel died", "resource", "run_memory_mb, run_processes, run_cpu_seconds"))
 
 SOFTWARE = ("labkit", "myokit", "papermill", "nbclient", "ipykernel", "numpy", "pandas", "celery")
 
@@ -40,11 +55,15 @@ def _failure(notebook: Path) -> tuple[str | None, str | None]:
     """The first cell that raised, and its error, from an executed notebook."""
     if not notebook.exists():
         return None, None
-    nb = nbformat.read(notebook, as_version=4)
-    for index, cell in enumerate(nb.cells):
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                return f"cell {index}:\n{cell.source}", f"{out.get('ename')}: {out.get('evalue')}"
+    try:  # written inside the sandbox: any JSON at all
+        nb = nbformat.read(notebook, as_version=4)
+        for index, cell in enumerate(nb.cells):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    return (f"cell {index}:\n{str(cell.source)[:5000]}",
+                            f"{str(out.get('ename'))[:200]}: {str(out.get('evalue'))[:2000]}")
+    except Exception as err:  # noqa: BLE001 - whatever the protocol left, the run must still end
+        return None, f"the executed notebook could not be read ({type(err).__name__})"
     return None, None
 
 
@@ -58,39 +77,120 @@ def _versions() -> dict[str, str]:
     return found
 
 
-def collect_prediction(plan: "RunPlan", claim: Claim, scratch: Path, results: Path, outcome: str,
-                       timings: dict[str, float], settings: Settings) -> Collected:
+def read_regular(path: Path, max_bytes: int) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``max_bytes``; OutputsRefused otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise OutputsRefused(f"{path.name} is a symbolic link; a run may only write regular files") from None
+        raise
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise OutputsRefused(f"{path.name} is not a regular file")
+        if info.st_size > max_bytes:
+            raise OutputsRefused(f"{path.name} is {info.st_size // 2**20} MB, more than the run's limit of "
+                                 f"{max_bytes // 2**20} MB (setting run_outputs_mb)")
+        return f.read(max_bytes + 1)[:max_bytes]
+
+
+def _take_outputs(paths: RunPaths, results: Path, declared: set[str], limits: Limits) -> list[str]:
+    """Copy the declared outputs into ``results/outputs`` after checking them; return what was left
+    behind (undeclared names), or raise OutputsRefused for anything that must fail the run."""
+    target = results / "outputs"
+    target.mkdir()
+    manifest_path = paths.outputs / MANIFEST
+    try:
+        entries = [] if not paths.outputs.is_dir() or paths.outputs.is_symlink() else list(os.scandir(paths.outputs))
+    except OSError:
+        entries = []
+    if not entries:
+        return []
+    if manifest_path.is_symlink() or not manifest_path.exists():
+        raise OutputsRefused(f"the output folder has files but no {MANIFEST} (write outputs with OutputWriter)")
+    try:
+        manifest = json.loads(read_regular(manifest_path, 2**20))
+    except ValueError as err:
+        raise OutputsRefused(f"{MANIFEST} is not readable JSON: {err}") from None
+    if not isinstance(manifest, dict):
+        raise OutputsRefused(f"{MANIFEST} must map output names to their metadata")
+    ignored = sorted(str(n) for n in manifest if n not in declared)
+    checked = check_manifest({n: m for n, m in manifest.items() if n in declared}, declared)
+    budget = limits.output_bytes
+    for meta in checked.values():
+        data = read_regular(paths.outputs / meta["file"], budget)
+        budget -= len(data)
+        if budget < 0:
+            raise OutputsRefused(f"the outputs are larger than the run's limit of "
+                                 f"{limits.output_bytes // 2**20} MB (setting run_outputs_mb)")
+        (target / meta["file"]).write_bytes(data)
+    (target / MANIFEST).write_text(json.dumps(checked, indent=1, sort_keys=True))
+    return ignored
+
+
+def _limit_hint(error: str | None) -> str:
+    for marker, what, setting in LIMIT_HINTS:
+        if error and marker in error:
+            return f" (the run may have met its {what} limit: setting {setting}; see docs/security.md)"
+    return ""
+
+
+def collect_prediction(plan: "RunPlan", claim: Claim, paths: RunPaths, results: Path, outcome: Outcome,
+                       limits: Limits, timings: dict[str, float], settings: Settings) -> Collected:
     if results.exists():
         shutil.rmtree(results)  # an earlier, lost attempt of the same run
     results.mkdir(parents=True)
-    notebook = scratch / "executed.ipynb"
-    if notebook.exists():
-        shutil.copy2(notebook, results / "notebook.ipynb")
-    if (scratch / "log.txt").exists():
-        shutil.copy2(scratch / "log.txt", results / "log.txt")
-    shutil.copytree(scratch / "outputs", results / "outputs")
-
-    outputs = read_outputs(results / "outputs")
+    notebook = results / "notebook.ipynb"
+    refused: list[str] = []
+    try:
+        if paths.executed.exists() or paths.executed.is_symlink():
+            notebook.write_bytes(read_regular(paths.executed, limits.output_bytes))
+    except OutputsRefused as err:
+        refused.append(str(err))
+    log_path = paths.scratch / "log.txt"  # written by the worker's file handle, outside the sandbox
+    if log_path.exists():
+        with open(log_path, "rb") as f:
+            f.seek(max(0, log_path.stat().st_size - LOG_KEPT_BYTES))
+            (results / "log.txt").write_bytes(f.read())
+    declared = {o.name for o in plan.interface.outputs}
+    ignored: list[str] = []
+    try:
+        ignored = _take_outputs(paths, results, declared, limits)
+        outputs = read_outputs(results / "outputs", declared)
+    except (OutputsRefused, ValueError) as err:
+        refused.append(f"outputs refused: {err}")
+        shutil.rmtree(results / "outputs")
+        (results / "outputs").mkdir()
+        outputs = {}
+    if ignored:
+        with open(results / "log.txt", "a") as f:
+            f.write(f"\nlabkit: outputs not declared in the protocol's interface were not kept: {ignored}\n")
     render_default_plots(plan.interface, outputs, results / "plots")
     records = [{"name": o.name, "units": o.units, "shape": list(o.shape), "description": o.description,
                 "file": f"outputs/{o.name}.csv"} for o in outputs.values()]
 
-    if outcome == "cancelled":
+    if outcome.kind == "cancelled":
         collected = Collected("cancelled", "cancelled on request; the kernel was stopped")
-    elif outcome == "timeout":
-        collected = Collected("failed", f"the run exceeded its time limit of {plan.time_limit:g} s and "
+    elif outcome.kind == "timeout":
+        collected = Collected("failed", f"the run exceeded its time limit of {limits.wall_seconds:g} s and "
                               "its kernel was stopped; raise the protocol's time_limit or the lab's "
                               "run_time_limit if it needs longer")
-    elif outcome == "no kernel":
+    elif outcome.kind == "limit":
+        collected = Collected("failed", f"{outcome.detail}; every process of the run was stopped")
+    elif outcome.kind == "no kernel":
         collected = Collected("failed", f"the notebook's kernel did not answer papermill within "
                               f"{settings.kernel_start_timeout} s, {KERNEL_START_ATTEMPTS} times in a row; "
                               "the protocol never ran. If the worker's machine is overloaded, raise the lab's "
                               "kernel_start_timeout; otherwise check that the worker's python3 kernel starts "
                               "(`jupyter console --kernel python3`). Each start's messages are in log.txt")
-    elif outcome == "error":
+    elif refused:
+        collected = Collected("failed", "; ".join(refused))
+    elif outcome.kind == "error":
         cell, error = _failure(notebook)
-        tail = (scratch / "log.txt").read_text(errors="replace")[-2000:] if (scratch / "log.txt").exists() else ""
-        collected = Collected("failed", error or f"papermill failed before the notebook ran:\n{tail}", cell)
+        tail = (results / "log.txt").read_text(errors="replace")[-2000:] if (results / "log.txt").exists() else ""
+        error = error or f"papermill failed before the notebook ran:\n{tail}"
+        collected = Collected("failed", error + _limit_hint(error if cell else tail), cell)
     else:
         missing = [o.name for o in plan.interface.outputs if o.name not in outputs]
         collected = Collected("partial", "declared outputs not produced: " + ", ".join(missing)) \

@@ -1,12 +1,12 @@
 """Execute one run: a scratch folder with copies of the exact commits, papermill in a child
-process tree (``child.py``: watched for cancellation and the time limit), then the prediction
-collected (``collect.py``).
+process tree inside the run's sandbox (``sandbox.py``; ``child.py`` watches it for cancellation, the
+time limit and the resource limits), then the prediction collected and checked (``collect.py``) and
+the simulations the run compiled added to the worker's cache by trusted code (``compile_requests``).
 """
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import sys
 import time
@@ -21,8 +21,10 @@ from ..store import blobs, orm
 from ..store.db import Database
 from ..store.entities import EntityStore, version_info
 from . import claims
-from .child import run_papermill
+from .child import Outcome, run_papermill
 from .collect import collect_prediction
+from .compile_requests import compile_requested
+from .sandbox import Launcher, Limits, launcher_for, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -66,40 +68,56 @@ def execute_run(settings: Settings, run_id: str) -> str:
         db.dispose()
 
 
+def untrusted_refusal(settings: Settings, launcher: Launcher, plan: RunPlan) -> str | None:
+    """Why this worker will not run ``plan``'s protocol: it cannot sandbox, and the protocol is not
+    the operator's own (a lab set ``trusted_single_user`` runs everything, at its own risk)."""
+    if launcher.sandboxed or settings.trusted_single_user or plan.protocol.author == settings.user:
+        return None
+    return (f"this worker cannot sandbox runs ({unavailable_reason(settings.sandbox_bwrap)}), so it runs only "
+            f"protocols added by the lab's operator {settings.user!r}; {plan.protocol.label} is by "
+            f"{plan.protocol.author!r}. Run it on a worker that can sandbox (docs/security.md)")
+
+
 def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> str:
     store = EntityStore(db, settings.repositories)
     t0 = time.monotonic()
     plan = _plan(db, store, claim.run_id)
+    launcher = launcher_for(settings)
+    refusal = untrusted_refusal(settings, launcher, plan)
+    if refusal:
+        claims.finish(db, claim, "failed", error=refusal)
+        return "failed"
     scratch = settings.scratch / f"{claim.run_id}-{claim.attempt}"
     shutil.rmtree(scratch, ignore_errors=True)
-    model_path = store.fetch(plan.model, scratch / "model")
-    notebook_in = store.fetch(plan.protocol, scratch / "protocol")
-    output_dir = scratch / "outputs"
-    output_dir.mkdir(parents=True)
+    paths = launcher.paths(scratch)
+    model_path = store.fetch(plan.model, paths.inputs / "model")
+    notebook_in = store.fetch(plan.protocol, paths.inputs / "protocol")
 
     compat = compatibility(plan.interface, store.terms(plan.model.id))
     if not compat.compatible:
         claims.finish(db, claim, "inapplicable", missing_terms=list(compat.missing_required),
                       error=compat.explain())
+        shutil.rmtree(scratch, ignore_errors=True)
         return "inapplicable"
 
-    parameters = {**plan.parameters, "model_path": str(model_path), "output_dir": str(output_dir)}
-    notebook_out = scratch / "executed.ipynb"
-    command = [sys.executable, "-m", "papermill", str(notebook_in), str(notebook_out),
-               "-y", yaml.safe_dump(parameters), "--cwd", str(scratch), "--log-output",
-               "--no-progress-bar", "-k", "python3", "--start-timeout", str(settings.kernel_start_timeout)]
-    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONUNBUFFERED": "1",
-           "LABKIT_SIM_CACHE": os.environ.get("LABKIT_SIM_CACHE", str(settings.storage_root / "cache" / "sim"))}
-    t_setup = time.monotonic()
-    outcome = run_papermill(settings, db, claim, command, env, scratch, plan.time_limit)
+    limits = Limits.for_run(settings, plan.time_limit)
+    with launcher.session(paths, limits, settings) as session:
+        parameters = {**plan.parameters, "model_path": str(paths.inside(model_path)),
+                      "output_dir": str(paths.inside(paths.outputs))}
+        command = [sys.executable, "-m", "papermill", str(paths.inside(notebook_in)),
+                   str(paths.inside(paths.executed)), "-y", yaml.safe_dump(parameters),
+                   "--cwd", str(paths.inside(paths.work)), "--log-output", "--no-progress-bar", "-k", "python3",
+                   "--start-timeout", str(settings.kernel_start_timeout)]
+        t_setup = time.monotonic()
+        outcome: Outcome = run_papermill(settings, db, claim, session, command, {})
     t_exec = time.monotonic()
-    if outcome == "lost":
+    if outcome.kind == "lost":
         log.warning("run %s attempt %s was taken over by another worker", claim.run_id, claim.attempt)
         return "skipped"
     timings = {"setup_s": round(t_setup - t0, 3), "execute_s": round(t_exec - t_setup, 3)}
 
     results_dir = settings.results / "runs" / claim.run_id
-    collected = collect_prediction(plan, claim, scratch, results_dir, outcome, timings, settings)
+    collected = collect_prediction(plan, claim, paths, results_dir, outcome, limits, timings, settings)
     timings["collect_s"] = round(time.monotonic() - t_exec, 3)
     timings["total_s"] = round(time.monotonic() - t0, 3)
     (results_dir / "timings.json").write_text(json.dumps(timings, indent=1))
@@ -115,5 +133,7 @@ def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> s
             s.query(orm.Output).filter(orm.Output.run_id == claim.run_id).delete()
             s.query(orm.PredictionFile).filter(orm.PredictionFile.run_id == claim.run_id).delete()
         return "skipped"
+    if launcher.sandboxed:  # after the run is reported: the scientist does not wait for this
+        compile_requested(settings, launcher, paths)
     shutil.rmtree(scratch, ignore_errors=True)
     return collected.status

@@ -18,6 +18,12 @@ Two details make this safe:
 
 Zips are written to a private temporary directory and renamed into place, so
 concurrent workers never see half-written files.
+
+Only trusted code writes the cache, because every later run loads its zips (and Myokit unpickles
+them). A sandboxed run sees the cache read-only and has ``$LABKIT_SIM_CACHE_REQUESTS`` set: on a
+miss it compiles for itself and leaves the model's structure there as ``<key>.mmt``; after the run
+the worker compiles those with labkit's own code (``python -m labkit.sim.cache``, in a sandbox with
+no protocol in it) and adds the zips (``labkit/runner/compile_requests.py``).
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ from .solver import MAX_ERROR_TEST_FAILURES, Simulation
 log = logging.getLogger(__name__)
 
 ENV_VAR = "LABKIT_SIM_CACHE"
+REQUESTS_ENV_VAR = "LABKIT_SIM_CACHE_REQUESTS"
+MAX_REQUESTS = 8  # structures one run may ask the worker to compile
 _ORDER_FILE = "labkit_literal_order.json"
 _FORMAT = "1"  # bump when the layout of cache entries changes
 
@@ -90,20 +98,48 @@ def cached_simulation(model: myokit.Model) -> tuple[myokit.Simulation, bool]:
     because a cache must never make a run fail.
     """
     directory = cache_dir()
-    if directory is None:
+    requests = os.environ.get(REQUESTS_ENV_VAR, "").strip()
+    if directory is None and not requests:
         return Simulation(model), False
-    path = directory / f"{structure_key(model)}.zip"
-    if path.is_file():
+    key = structure_key(model)
+    path = directory / f"{key}.zip" if directory is not None else None
+    if path is not None and path.is_file():
         try:
             return _load(path, model), True
         except Exception as exc:  # corrupt, truncated or built elsewhere: rebuild it
             log.warning("ignoring unusable compiled simulation %s (%s); recompiling", path, exc)
+    if requests:  # a sandboxed run: the cache is read-only here, the worker fills it
+        _request(Path(requests), key, model)
+        return Simulation(model), False
+    assert directory is not None and path is not None
     try:
         directory.mkdir(parents=True, exist_ok=True)
         return _compile_and_store(model, directory, path), False
     except OSError as exc:
         log.warning("cannot write the simulation cache in %s (%s); compiling without it", directory, exc)
         return Simulation(model), False
+
+
+def _request(folder: Path, key: str, model: myokit.Model) -> None:
+    """Leave ``model``'s structure for the worker to compile into the shared cache."""
+    try:
+        if folder.is_dir() and len(list(folder.glob("*.mmt"))) < MAX_REQUESTS:
+            (folder / f"{key}.mmt").write_text(model.code())
+    except OSError as exc:
+        log.warning("cannot leave a compile request in %s (%s)", folder, exc)
+
+
+def compile_into(mmt: Path, directory: Path) -> Path:
+    """Compile the model in ``mmt`` (Myokit's text format) into ``directory``/<its key>.zip.
+
+    The key is computed here, from the model as parsed, never taken from the requester: an entry
+    can only ever hold the compiled form of the structure its name says.
+    """
+    model = myokit.parse_model(mmt.read_text())
+    path = directory / f"{structure_key(model)}.zip"
+    directory.mkdir(parents=True, exist_ok=True)
+    _compile_and_store(model, directory, path)
+    return path
 
 
 def _compile_and_store(model: myokit.Model, directory: Path, path: Path) -> myokit.Simulation:
@@ -142,3 +178,9 @@ def _load(path: Path, model: myokit.Model) -> myokit.Simulation:
     sim.set_default_state(model.initial_values(as_floats=True))
     sim.reset()
     return sim
+
+
+if __name__ == "__main__":  # python -m labkit.sim.cache MODEL.mmt FOLDER (run by the worker)
+    if len(sys.argv) != 3:
+        raise SystemExit("usage: python -m labkit.sim.cache MODEL.mmt FOLDER")
+    print(compile_into(Path(sys.argv[1]), Path(sys.argv[2])).name)
