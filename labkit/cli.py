@@ -388,9 +388,15 @@ def workers() -> None:
 @click.pass_context
 def workers_start(ctx: click.Context, count: int | None) -> None:
     lab = _lab(ctx.parent)
+    _warn_sandbox(lab.sandbox_warning)
     lab.start_workers(count)
     for w in lab.workers.running():
         click.echo(f"{w.name} pid {w.pid} log {w.log}")
+
+
+def _warn_sandbox(warning: str | None) -> None:
+    if warning:
+        click.secho(f"warning: {warning}", fg="yellow", err=True)
 
 
 @workers.command("stop")
@@ -428,7 +434,9 @@ def worker(ctx: click.Context, concurrency: int, queues: str | None, beat: bool,
     from .queue.app import control_queue
     from .queue.embedded import reaper_command, settings_environment, worker_command
     from .store.db import Database, current_revision, head_revision
+    from .runner.sandbox import startup_warning
     settings = load_settings(ctx.obj["lab_dir"])
+    _warn_sandbox(startup_warning(settings))
     db = Database(settings.database_url)
     try:
         found, wanted = current_revision(db.engine), head_revision()
@@ -547,6 +555,7 @@ def serve(ctx: click.Context, port: int, host: str, read_only: bool | None, with
     ctx.call_on_close(lab.close)
     started = with_workers and not lab.workers.running()
     if started:
+        _warn_sandbox(lab.sandbox_warning)
         lab.start_workers()
     server = DashboardServer(page_settings(lab.settings, page_user), port=port or free_port(host), host=host,
                              pool_size=pool_size, preheat=pool_size > 0)

@@ -307,6 +307,12 @@ class Lab:
         return Prediction(run_id, info.status, folder)
 
     # -- workers ---------------------------------------------------------------------------------
+    @property
+    def sandbox_warning(self) -> str | None:
+        """Why this machine's workers will not sandbox runs (docs/security.md), or None when they will."""
+        from .runner.sandbox import startup_warning
+        return startup_warning(self.settings)
+
     def start_workers(self, count: int | None = None, *, wait: bool = True) -> None:
         self.workers.start(count)
         if wait:

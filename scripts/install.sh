@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Install everything labkit needs on a fresh Debian machine: system packages (SUNDIALS for Myokit's
-# CVODES simulations, a C compiler), then labkit itself. `--test` adds the test tools, and Debian's
+# CVODES simulations, a C compiler, bubblewrap for the per-run sandbox), then labkit itself. `--test` adds the test tools, and Debian's
 # Chromium for the dashboards' browser tests (Playwright drives /usr/bin/chromium; it never downloads
 # a browser of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libsundials-dev gcc git)
+APT_PACKAGES=(libsundials-dev gcc git bubblewrap)
 if [ "${1:-}" = "--test" ] && [ ! -x /usr/bin/chromium ]; then
   APT_PACKAGES+=(chromium)
 fi

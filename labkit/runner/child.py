@@ -146,8 +146,8 @@ def _watch(settings: Settings, db: Database, claim: claims.Claim, child: subproc
 
 
 def measure(pid: int, folder: Path) -> Usage:
-    """CPU seconds, resident memory and number of the processes under ``pid`` (bubblewrap's own
-    processes not counted), and what ``folder`` holds on disk."""
+    """CPU seconds, memory (proportional set size) and number of the processes (threads included) under ``pid``
+    (bubblewrap's own not counted), and what ``folder`` holds on disk."""
     try:
         root = psutil.Process(pid)
         procs = [root, *root.children(recursive=True)]
@@ -159,12 +159,26 @@ def measure(pid: int, folder: Path) -> Usage:
             with p.oneshot():
                 times = p.cpu_times()
                 cpu += times.user + times.system + times.children_user + times.children_system
-                memory += p.memory_info().rss
-                count += p.name() != "bwrap"
+                memory += _proportional_memory(p)
+                if p.name() != "bwrap":
+                    count += p.num_threads()  # as RLIMIT_NPROC counts: every thread is a task
         except psutil.NoSuchProcess:
             pass
     size, files = _folder_usage(folder)
     return Usage(cpu, memory, count, size, files)
+
+
+def _proportional_memory(process: psutil.Process) -> int:
+    """The process's share of the memory it uses (PSS): pages shared after a fork count once in all,
+    where summing resident sizes would count them in every copy."""
+    try:
+        with open(f"/proc/{process.pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return process.memory_info().rss
 
 
 def _folder_usage(folder: Path) -> tuple[int, int]:

@@ -87,10 +87,11 @@ class Limits:
         if usage.cpu_seconds > self.cpu_seconds:
             return (f"the run used more than its CPU time limit of {self.cpu_seconds} s "
                     "(setting run_cpu_seconds, and at most twice its wall-time limit)")
+        if usage.processes >= self.processes:
+            return (f"the run reached its limit of {self.processes} processes (threads included; "
+                    "setting run_processes)")
         if usage.memory_bytes > self.memory_bytes:
             return f"the run used more than its memory limit of {self.memory_bytes // mb} MB (setting run_memory_mb)"
-        if usage.processes >= self.processes:
-            return f"the run reached its limit of {self.processes} processes (setting run_processes)"
         if usage.folder_bytes > self.folder_bytes:
             return (f"the run wrote more than {self.folder_bytes // mb} MB into its folder "
                     "(setting run_folder_mb)")
@@ -254,6 +255,7 @@ def sandbox_environment(paths: RunPaths, extra: dict[str, str], settings: Settin
         "JUPYTER_CONFIG_DIR": str(home / ".jupyter"), "IPYTHONDIR": str(home / ".ipython"),
         # one thread per numerical library: a run's CPU share is its processes, not hidden threads
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+        "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MB of address space per thread otherwise
     })
     cache = cache_dir(settings)
     if sandboxed:  # read-only inside; what the run compiles is left for the worker to add
