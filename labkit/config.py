@@ -52,7 +52,9 @@ class Settings:
     run_folder_files: int = 20000
     run_outputs_mb: int = 256
     sandbox_bwrap: str = "bwrap"  # the bubblewrap executable
-    sandbox_uid_base: int = 62000  # a root worker runs each concurrent run as one of 64 uids from here
+    # A root worker runs each concurrent run as one of 64 uids from here: far above the ranges that
+    # Debian, systemd (DynamicUser 61184-65519) and /etc/subuid (from 100000) hand out.
+    sandbox_uid_base: int = 1_500_000_000
     # No sandbox at all: every protocol runs with the worker's rights. Only for a lab used by one person
     # who trusts every protocol in it (Binder, a laptop).
     trusted_single_user: bool = False

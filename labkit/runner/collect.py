@@ -84,7 +84,7 @@ def read_regular(path: Path, max_bytes: int) -> bytes:
     except OSError as err:
         if err.errno == errno.ELOOP:
             raise OutputsRefused(f"{path.name} is a symbolic link; a run may only write regular files") from None
-        raise
+        raise OutputsRefused(f"{path.name} cannot be read: {err.strerror}") from None
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
         if not stat.S_ISREG(info.st_mode):
@@ -146,8 +146,8 @@ def collect_prediction(plan: "RunPlan", claim: Claim, paths: RunPaths, results: 
     try:
         if paths.executed.exists() or paths.executed.is_symlink():
             notebook.write_bytes(read_regular(paths.executed, limits.output_bytes))
-    except OutputsRefused as err:
-        refused.append(str(err))
+    except (OutputsRefused, OSError) as err:  # the run may have taken away our permissions
+        refused.append(f"the executed notebook was refused: {err}")
     log_path = paths.scratch / "log.txt"  # written by the worker's file handle, outside the sandbox
     if log_path.exists():
         with open(log_path, "rb") as f:
@@ -158,7 +158,7 @@ def collect_prediction(plan: "RunPlan", claim: Claim, paths: RunPaths, results: 
     try:
         ignored = _take_outputs(paths, results, declared, limits)
         outputs = read_outputs(results / "outputs", declared)
-    except (OutputsRefused, ValueError) as err:
+    except (OutputsRefused, ValueError, OSError) as err:
         refused.append(f"outputs refused: {err}")
         shutil.rmtree(results / "outputs")
         (results / "outputs").mkdir()

@@ -20,7 +20,7 @@ from pathlib import Path
 from ..config import Settings
 from ..sim.cache import MAX_REQUESTS
 from .collect import read_regular
-from .sandbox import Launcher, Limits, RunPaths, cache_dir
+from .sandbox import Launcher, Limits, RunPaths
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +29,8 @@ MAX_REQUEST_BYTES = 8 * 1024 * 1024
 COMPILE_SECONDS = 300.0
 
 
-def compile_requested(settings: Settings, launcher: Launcher, run: RunPaths) -> list[str]:
-    """Compile the structures ``run`` asked for; return the keys added to the cache."""
-    cache = cache_dir(settings)
+def compile_requested(settings: Settings, launcher: Launcher, run: RunPaths, cache: Path | None) -> list[str]:
+    """Compile the structures ``run`` asked for into ``cache`` (its model's); return the keys added."""
     if cache is None or not run.pending_compiles.is_dir() or run.pending_compiles.is_symlink():
         return []
     added = []

@@ -24,7 +24,7 @@ from . import claims
 from .child import Outcome, run_papermill
 from .collect import collect_prediction
 from .compile_requests import compile_requested
-from .sandbox import Launcher, Limits, launcher_for, unavailable_reason
+from .sandbox import Launcher, Limits, cache_dir, launcher_for, remove_folder, unavailable_reason
 
 log = logging.getLogger(__name__)
 
@@ -97,11 +97,12 @@ def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> s
     if not compat.compatible:
         claims.finish(db, claim, "inapplicable", missing_terms=list(compat.missing_required),
                       error=compat.explain())
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_folder(scratch)
         return "inapplicable"
 
     limits = Limits.for_run(settings, plan.time_limit)
-    with launcher.session(paths, limits, settings) as session:
+    cache = cache_dir(settings, plan.model.commit)
+    with launcher.session(paths, limits, settings, cache) as session:
         parameters = {**plan.parameters, "model_path": str(paths.inside(model_path)),
                       "output_dir": str(paths.inside(paths.outputs))}
         command = [sys.executable, "-m", "papermill", str(paths.inside(notebook_in)),
@@ -134,6 +135,6 @@ def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> s
             s.query(orm.PredictionFile).filter(orm.PredictionFile.run_id == claim.run_id).delete()
         return "skipped"
     if launcher.sandboxed:  # after the run is reported: the scientist does not wait for this
-        compile_requested(settings, launcher, paths)
-    shutil.rmtree(scratch, ignore_errors=True)
+        compile_requested(settings, launcher, paths, cache)
+    remove_folder(scratch)
     return collected.status

@@ -5,12 +5,13 @@ in a sandbox made by Debian's ``bubblewrap`` (see docs/security.md for why that 
 
 * new PID, network, IPC and UTS namespaces: no network at all, and when the sandbox's first process
   ends (or bwrap is killed, or the worker dies) the kernel ends every process left inside;
-* a root of its own with nothing but ``/usr``, the Python environment and labkit read-only, the run's
-  inputs read-only, the compiled-simulation cache read-only, and one writable folder (the run's
-  ``work/``, also its ``/tmp``);
+* a read-only root of its own with nothing but ``/usr``, the Python environment and labkit, the
+  run's inputs, and its model's part of the compiled-simulation cache; one writable folder (the
+  run's ``work/``, also its ``/tmp`` and ``/dev/shm``);
 * an unprivileged user with no capabilities: a worker running as root drops to a uid of its own per
-  concurrent run (``sandbox_uid_base`` + slot) with ``setpriv``; any other worker gets a user
-  namespace from bwrap, mapped onto its own unprivileged uid;
+  concurrent run (``sandbox_uid_base`` + slot) with ``setpriv``, so process limits of concurrent runs
+  are separate; any other worker gets a user namespace from bwrap (with no further user namespaces
+  allowed in it), mapped onto its own unprivileged uid, which all its runs then share;
 * an environment from an allow-list (no ``LABKIT_*`` setting, credential or token);
 * resource limits (``Limits``) set with ``setrlimit`` before bwrap starts and watched from outside.
 
@@ -152,10 +153,11 @@ class Launcher:
         return RunPaths(scratch, scratch / "inputs", scratch / "work", scratch / "inputs", scratch / "work")
 
     @contextlib.contextmanager
-    def session(self, paths: RunPaths, limits: Limits, settings: Settings) -> Iterator["Session"]:
+    def session(self, paths: RunPaths, limits: Limits, settings: Settings,
+                cache: Path | None = None) -> Iterator["Session"]:
         """Prepare the run's folders and yield how to start commands in them."""
         _make_work(paths, owner=None)
-        yield Session(self, paths, limits, settings, uid=None)
+        yield Session(self, paths, limits, settings, uid=None, cache=cache)
 
     def wrap(self, session: "Session", argv: list[str], env: dict[str, str]) -> list[str]:
         return argv
@@ -170,10 +172,11 @@ class Session:
     limits: Limits
     settings: Settings
     uid: int | None
+    cache: Path | None = None  # this run's part of the compiled-simulation cache (its model's)
 
     def command(self, argv: list[str], extra_env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
         """The argv to start and the environment to start it with."""
-        env = sandbox_environment(self.paths, extra_env, self.settings, self.launcher.sandboxed)
+        env = sandbox_environment(self.paths, extra_env, self.cache, self.launcher.sandboxed)
         return self.launcher.wrap(self, argv, env), ({} if self.launcher.sandboxed else env)
 
     def preexec(self) -> None:
@@ -201,21 +204,22 @@ class BubblewrapLauncher(Launcher):
         return RunPaths(scratch, scratch / "inputs", scratch / "work", INSIDE_INPUTS, INSIDE_WORK)
 
     @contextlib.contextmanager
-    def session(self, paths: RunPaths, limits: Limits, settings: Settings) -> Iterator[Session]:
+    def session(self, paths: RunPaths, limits: Limits, settings: Settings,
+                cache: Path | None = None) -> Iterator[Session]:
         with _sandbox_uid(settings) as uid:
             _make_work(paths, owner=uid)
-            yield Session(self, paths, limits, settings, uid)
+            yield Session(self, paths, limits, settings, uid, cache)
 
     def wrap(self, session: Session, argv: list[str], env: dict[str, str]) -> list[str]:
-        return bwrap_argv(self.bwrap, session.paths, argv, env, session.uid, cache_dir(session.settings))
+        return bwrap_argv(self.bwrap, session.paths, argv, env, session.uid, session.cache)
 
 
 def bwrap_argv(bwrap: str, paths: RunPaths, argv: list[str], env: dict[str, str], uid: int | None,
                cache: Path | None) -> list[str]:
     """The full bwrap command line for ``argv`` (see the module doc for what each part is for)."""
     args = [bwrap, "--die-with-parent", "--new-session", "--clearenv"]
-    if uid is None:  # an unprivileged worker: a user namespace, every capability dropped
-        args += ["--unshare-all", "--cap-drop", "ALL"]
+    if uid is None:  # an unprivileged worker: a user namespace (none nested in it), no capability
+        args += ["--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     else:  # root worker: no user namespace (uid 0 would map onto root); setpriv drops to `uid` below
         args += ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
                  "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
@@ -223,25 +227,26 @@ def bwrap_argv(bwrap: str, paths: RunPaths, argv: list[str], env: dict[str, str]
     for name, value in sorted(env.items()):
         args += ["--setenv", name, value]
     args += _system_mounts()
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    args += _parents(paths.inside_inputs) + _parents(paths.inside_work) + _parents(INSIDE_CACHE)
+    args += ["--bind", str(paths.work), str(paths.inside_work), "--bind", str(paths.work / "tmp"), "/tmp",
+             "--bind", str(paths.work / "shm"), "/dev/shm",  # counted with the folder, not in memory
+             "--ro-bind", str(paths.inputs), str(paths.inside_inputs)]
+    if cache is not None and cache.is_dir():
+        args += ["--ro-bind", str(cache), str(INSIDE_CACHE)]
+    # after /tmp, so that a Python installation or kernelspec folder under /tmp is not hidden by it
     for source in _python_roots():
         args += _parents(source) + ["--ro-bind", str(source), str(source)]
     for folder in _jupyter_path(env):
         args += _parents(folder) + ["--ro-bind", str(folder), str(folder)]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    args += _parents(paths.inside_inputs) + _parents(paths.inside_work) + _parents(INSIDE_CACHE)
-    args += ["--ro-bind", str(paths.inputs), str(paths.inside_inputs),
-             "--bind", str(paths.work), str(paths.inside_work),
-             "--bind", str(paths.work / "tmp"), "/tmp"]
-    if cache is not None and cache.is_dir():
-        args += ["--ro-bind", str(cache), str(INSIDE_CACHE)]
-    args += ["--chdir", str(paths.inside_work)]
+    args += ["--remount-ro", "/", "--chdir", str(paths.inside_work)]  # the sandbox's own root too
     if uid is not None:
         args += ["/usr/bin/setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
                  "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--"]
     return args + argv
 
 
-def sandbox_environment(paths: RunPaths, extra: dict[str, str], settings: Settings,
+def sandbox_environment(paths: RunPaths, extra: dict[str, str], cache: Path | None,
                         sandboxed: bool) -> dict[str, str]:
     """The whole environment of a run's processes: an allow-list, never the worker's own variables."""
     home = paths.inside_work / "tmp" if not sandboxed else Path("/tmp")
@@ -257,7 +262,6 @@ def sandbox_environment(paths: RunPaths, extra: dict[str, str], settings: Settin
         "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
         "MALLOC_ARENA_MAX": "2",  # glibc reserves 64 MB of address space per thread otherwise
     })
-    cache = cache_dir(settings)
     if sandboxed:  # read-only inside; what the run compiles is left for the worker to add
         env["LABKIT_SIM_CACHE"] = str(INSIDE_CACHE) if cache is not None and cache.is_dir() else "off"
         env["LABKIT_SIM_CACHE_REQUESTS"] = str(paths.inside(paths.pending_compiles))
@@ -267,17 +271,34 @@ def sandbox_environment(paths: RunPaths, extra: dict[str, str], settings: Settin
     return env
 
 
-def cache_dir(settings: Settings) -> Path | None:
-    """The lab's compiled-simulation cache on this worker (written only by the worker's own code)."""
+def cache_dir(settings: Settings, model_commit: str) -> Path | None:
+    """The compiled-simulation cache of one model version on this worker (written only by the
+    worker's own code). One folder per model version: a zip holds its pickled model, so a run may see
+    the compiled forms of its own model only, never those of other people's private models."""
     value = os.environ.get("LABKIT_SIM_CACHE", "").strip()
     if value.lower() in ("off", "none", "0", "false", "no"):
         return None
-    return Path(value) if value else settings.storage_root / "cache" / "sim"
+    if not all(c in "0123456789abcdef" for c in model_commit) or not model_commit:
+        raise ValueError(f"not a commit: {model_commit!r}")
+    return (Path(value) if value else settings.storage_root / "cache" / "sim") / model_commit
+
+
+def remove_folder(folder: Path) -> None:
+    """Delete a run's folder, even where its protocol took away the permissions of what it made."""
+    def make_writable_and_retry(function, path, _exc_info):  # type: ignore[no-untyped-def]
+        try:
+            os.chmod(os.path.dirname(path), 0o700)
+            if not os.path.islink(path):
+                os.chmod(path, 0o700)
+            function(path)
+        except OSError:
+            pass
+    shutil.rmtree(folder, onerror=make_writable_and_retry)
 
 
 def _make_work(paths: RunPaths, owner: int | None) -> None:
     """The run's only writable folder, owned by its sandbox user (the inputs stay the worker's)."""
-    for folder in (paths.work, paths.outputs, paths.work / "tmp", paths.pending_compiles):
+    for folder in (paths.work, paths.outputs, paths.work / "tmp", paths.work / "shm", paths.pending_compiles):
         folder.mkdir(parents=True, exist_ok=True)
         if owner is not None:
             os.chown(folder, owner, owner)

@@ -79,7 +79,8 @@ def attacked(tmp_path_factory: pytest.TempPathFactory, models_dir: Path) -> Iter
         with lab_with_workers(base / "lab", seed=seed, **LIMITS) as lab:
             workers = lab.workers.running()
             storage = sorted({Path(w.folder or lab.settings.storage_root) for w in workers if w.name != "beat"})
-            cache_dirs = [folder / "cache" / "sim" for folder in storage]
+            commit = lab.version("model", "tt06").commit  # each model version has its own cache folder
+            cache_dirs = [folder / "cache" / "sim" / commit for folder in storage]
             for folder in cache_dirs:
                 folder.mkdir(parents=True, exist_ok=True)
             root = lab.settings.root

@@ -26,7 +26,7 @@ def session(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Session:
     launcher = BubblewrapLauncher("/usr/bin/bwrap")
     paths = launcher.paths(tmp_path / "scratch")
     (paths.inputs / "model").mkdir(parents=True)
-    return Session(launcher, paths, Limits.for_run(settings, 60), settings, uid=62005)
+    return Session(launcher, paths, Limits.for_run(settings, 60), settings, uid=62005)  # any uid: nothing starts
 
 
 def test_the_plan_unshares_the_network_and_drops_to_an_unprivileged_uid(session: Session) -> None:
@@ -44,10 +44,27 @@ def test_the_plan_binds_inputs_read_only_and_nothing_of_the_lab(session: Session
     binds = [(argv[i], argv[i + 1], argv[i + 2]) for i, a in enumerate(argv) if a in ("--bind", "--ro-bind")]
     assert ("--ro-bind", str(session.paths.inputs), str(INSIDE_INPUTS)) in binds
     writable = [(src, dest) for kind, src, dest in binds if kind == "--bind"]
-    assert writable == [(str(session.paths.work), str(INSIDE_WORK)), (str(session.paths.work / "tmp"), "/tmp")]
+    assert writable == [(str(session.paths.work), str(INSIDE_WORK)), (str(session.paths.work / "tmp"), "/tmp"),
+                        (str(session.paths.work / "shm"), "/dev/shm")]
+    assert argv[argv.index("--remount-ro") + 1] == "/"  # the sandbox's own root is read-only too
+    assert binds.index(("--bind", str(session.paths.work / "tmp"), "/tmp")) < len(binds) - 1  # ro binds after it
     sources = [src for _, src, _ in binds]
     assert str(session.settings.root) not in sources and "/" not in sources and "/etc" not in sources
     assert not any(src.startswith(str(tmp_path / "lab")) for src in sources)
+
+
+def test_a_run_sees_only_its_own_models_part_of_the_simulation_cache(session: Session, tmp_path: Path) -> None:
+    from labkit.runner.sandbox import INSIDE_CACHE, cache_dir
+    mine = cache_dir(session.settings, "abc123")
+    other = cache_dir(session.settings, "def456")
+    mine.mkdir(parents=True)
+    other.mkdir(parents=True)
+    argv, _ = replace(session, cache=mine).command(["true"], {})
+    binds = [(argv[i + 1], argv[i + 2]) for i, a in enumerate(argv) if a in ("--bind", "--ro-bind")]
+    assert (str(mine), str(INSIDE_CACHE)) in binds
+    assert not [src for src, _ in binds if src in (str(other), str(mine.parent))]
+    with pytest.raises(ValueError):
+        cache_dir(session.settings, "../other")
 
 
 def test_the_environment_is_an_allow_list(session: Session) -> None:
