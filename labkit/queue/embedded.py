@@ -18,6 +18,7 @@ from typing import Callable
 import psutil
 
 from ..config import Settings
+from ..runner.child import kill_all
 from .app import control_queue
 
 STATE_FILE = "workers.json"
@@ -98,12 +99,7 @@ class EmbeddedWorkers:
             except psutil.NoSuchProcess:
                 pass
         _, alive = psutil.wait_procs(procs, timeout=timeout)
-        for p in alive:
-            try:
-                p.kill()
-            except psutil.NoSuchProcess:
-                pass
-        psutil.wait_procs(alive, timeout=5)
+        kill_all(alive)
         for w in self._recorded():
             if w.folder:
                 shutil.rmtree(w.folder, ignore_errors=True)

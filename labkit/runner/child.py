@@ -43,33 +43,30 @@ class Outcome:
     detail: str = ""
 
 
+def kill_all(procs: list[psutil.Process]) -> None:
+    """SIGKILL every process of ``procs`` that still exists and wait for them to go."""
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
 def kill_tree(pid: int) -> None:
     """SIGKILL a process and every descendant (papermill and its kernel)."""
     try:
         parent = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return
-    procs = parent.children(recursive=True) + [parent]
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=5)
+    kill_all(parent.children(recursive=True) + [parent])
 
 
 def kill_uid(uid: int | None) -> None:
     """SIGKILL every process of a sandbox uid (a root worker's runs each have their own uid): the
     PID namespace already ends them with the run, this makes sure of it."""
-    if uid is None:
-        return
-    procs = [p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid]
-    for p in procs:
-        try:
-            p.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(procs, timeout=5)
+    if uid is not None:
+        kill_all([p for p in psutil.process_iter(["uids"]) if p.info["uids"] and p.info["uids"].real == uid])
 
 
 def run_papermill(settings: Settings, db: Database, claim: claims.Claim, session: Session,

@@ -1,5 +1,5 @@
 """A corpus of hostile protocols: each notebook attacks the worker, the lab or other runs from inside
-its run. ``test_hostile.py`` runs every one through the queue and checks from outside the sandbox
+its run. ``test_hostile_protocols.py`` runs every one through the queue and checks from outside the sandbox
 that the attack failed. The bodies get the real targets (paths, ports) by ``str.format``; where an
 attack succeeds it prints a ``PWNED`` line or the secret it read, which the tests look for. The
 markers are split in the source (``"PW" "NED"``) so that only what a notebook prints can match."""

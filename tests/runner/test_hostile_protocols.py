@@ -26,8 +26,9 @@ CANARY_ENV = "canary-env-7f3a"  # a credential in the worker's environment
 CANARY_FILE = "canary-host-file-91c2"  # a root-only file on the host
 CANARY_MODEL = "canary-private-model-5d8e"  # inside another user's private model
 SLEEP_MARKER = 987654  # the grandchild's `sleep` argument: unique on the machine
+# Small limits, and uids of their own, so that no other lab's runs on the machine count as this lab's.
 LIMITS = {"run_memory_mb": 1536, "run_processes": 64, "run_file_mb": 32, "run_folder_mb": 64,
-          "run_outputs_mb": 8, "stale_after": 20.0}
+          "run_outputs_mb": 8, "stale_after": 20.0, "sandbox_uid_base": 1_600_000_000}
 
 
 class Attacked:
