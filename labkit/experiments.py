@@ -29,7 +29,49 @@ from .store.db import Database
 from .store.entities import EntityStore, VersionInfo
 
 
+def parameter_mismatch(default: Any, value: Any) -> str | None:
+    """Why ``value`` cannot stand for a parameter whose default is ``default`` (None when it can).
+
+    A value must be of its default's kind: a bool for a bool, a whole number for an int, a finite
+    number for a float, text for a str, a list of such values for a list. A default of None takes
+    any of these. Anything else would reach the notebook as something its author never wrote for.
+    """
+    def kind(x: Any) -> str:
+        if isinstance(x, bool):
+            return "true or false"
+        if isinstance(x, int):
+            return "a whole number"
+        if isinstance(x, float):
+            return "a number"
+        if isinstance(x, str):
+            return "text"
+        if isinstance(x, (list, tuple)):
+            return "a list"
+        if x is None:
+            return "nothing"
+        return type(x).__name__
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if isinstance(value, str) and len(value) > 10_000:
+        return "text of more than 10000 characters"
+    if isinstance(value, (list, tuple)):
+        if len(value) > 10_000:
+            return "a list of more than 10000 values"
+        inner = [parameter_mismatch(None, v) for v in value]
+        if any(not isinstance(v, (bool, int, float, str)) or p for v, p in zip(value, inner)):
+            return "a list must hold numbers, text or true/false only"
+    elif value is not None and not isinstance(value, (bool, int, float, str)):
+        return f"{kind(value)} is not a parameter value (use numbers, text, true/false or lists)"
+    if default is None:
+        return None
+    expected, given = kind(default), kind(value)
+    if expected == given or (expected == "a number" and given == "a whole number"):
+        return None
+    return f"expected {expected} like its default {default!r}, got {given}: {value!r}"
+
+
 @dataclass(frozen=True)
+
 class RunInfo:
     id: str
     model: str
@@ -129,6 +171,10 @@ class Experiments:
         if unknown:
             raise InvalidInput(f"protocol {protocol.entity} has no parameters {unknown}; "
                                f"it takes {sorted(interface.parameters)}")
+        for name, value in parameters.items():
+            problem = parameter_mismatch(interface.parameters[name], value)
+            if problem:
+                raise InvalidInput(f"parameter {name!r} of protocol {protocol.entity}: {problem}")
         compat = compatibility(interface, self.store.terms(model.id))
         if compat.compatible:  # a worker elsewhere rebuilds both versions from the database
             self.store.ensure_recorded(model)

@@ -20,7 +20,7 @@ TOKEN_PREFIX = "lk_"
 #: Who a public, read-only dashboard site acts as: a user who owns nothing and so reads only public
 #: and moderated versions (Voilà gives every visitor the same kernel identity).
 PUBLIC_VISITOR = "guest"
-_USER_NAME = re.compile(r"[^\s/]{1,200}")
+_USER_NAME = re.compile(r"[^\s/\x00-\x1f\x7f-\x9f]{1,200}")  # no spaces, '/' or control characters
 
 
 class InvalidToken(Forbidden):
@@ -29,7 +29,8 @@ class InvalidToken(Forbidden):
 
 def check_user_name(name: str) -> str:
     if not isinstance(name, str) or not _USER_NAME.fullmatch(name):
-        raise InvalidInput(f"{name!r} is not a user name: use 1 to 200 characters without spaces or '/'")
+        raise InvalidInput(f"{name!r} is not a user name: use 1 to 200 characters without spaces, '/' "
+                           "or control characters")
     return name
 
 

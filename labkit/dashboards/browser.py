@@ -43,10 +43,13 @@ def diff_html(old: bytes, new: bytes, old_label: str, new_label: str) -> str:
 
 
 def markdown_html(text: str) -> str:
-    """Markdown to HTML with mistune (installed with nbconvert, which Voilà needs); plain text if not."""
+    """Markdown to HTML with mistune (installed with nbconvert, which Voilà needs); plain text if not.
+
+    The text is a user's, shown to every visitor: raw HTML in it is escaped (never rendered), and
+    mistune replaces links to ``javascript:`` and other unsafe schemes."""
     try:
         import mistune
-        return mistune.html(text)
+        return mistune.create_markdown(escape=True)(text)
     except Exception:
         return f"<pre>{esc(text)}</pre>"
 

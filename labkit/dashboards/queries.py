@@ -172,17 +172,18 @@ def search(lab: Lab, text: str, *, kind: str | None = None, by: str = "name",
     """(kind, name) of entities whose name, annotation term (models) or tag contains ``text``; terms
     and tags count only on versions the user may read."""
     text = text.strip()
-    pattern = f"%{text}%"
+    literal = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{literal}%"  # '%' and '_' typed by the user are characters, not wildcards
     query = select(orm.Entity.kind, orm.Entity.name).distinct()
     if by == "name":
-        query = query.where(orm.Entity.name.ilike(pattern)) if text else query
+        query = query.where(orm.Entity.name.ilike(pattern, escape="\\")) if text else query
     elif by == "term":
         query = (query.join(orm.Version, orm.Version.entity_id == orm.Entity.id)
                  .join(orm.Annotation, orm.Annotation.version_id == orm.Version.id)
-                 .where(or_(orm.Annotation.term.ilike(pattern))))
+                 .where(or_(orm.Annotation.term.ilike(pattern, escape="\\"))))
     elif by == "tag":
         query = (query.join(orm.Tag, orm.Tag.entity_id == orm.Entity.id)
-                 .join(orm.Version, orm.Version.id == orm.Tag.version_id).where(orm.Tag.name.ilike(pattern)))
+                 .join(orm.Version, orm.Version.id == orm.Tag.version_id).where(orm.Tag.name.ilike(pattern, escape="\\")))
     else:
         raise ValueError(f"search by name, term or tag, not {by!r}")
     if kind:

@@ -58,6 +58,11 @@ def check_protocol(data: bytes) -> Interface:
         message = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ProtocolCheckError([f"not a valid Jupyter notebook (nbformat 4): {message}"]) from None
     problems: list[str] = []
+    kernelspec = nb.metadata.get("kernelspec")
+    if not isinstance(kernelspec, dict) or kernelspec.get("language", "python") != "python" \
+            or not str(kernelspec.get("name", "")).startswith("python"):
+        problems.append("the notebook names no Python kernel in its metadata (kernelspec); labkit runs "
+                        "protocols on Python 3: open it in JupyterLab, choose the Python 3 kernel, save it")
 
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":

@@ -27,7 +27,9 @@ def prediction_path(run_id: str) -> str:
 def prediction_folder(db: Database, results: Path, run_id: str, results_path: str) -> Path:
     """The local folder holding a run's prediction, fetched from the database if it is not here."""
     recorded = Path(results_path)
-    if recorded.is_absolute() and recorded.exists():  # labs from before predictions were in the database
+    # labs from before predictions were in the database recorded absolute paths; only one inside the
+    # lab's own results folder is believed (a row pointing elsewhere would serve host files)
+    if recorded.is_absolute() and recorded.resolve().is_relative_to(results.resolve()) and recorded.exists():
         return recorded
     folder = results / prediction_path(run_id)
     if (folder / LAST_FILE).exists():

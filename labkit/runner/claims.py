@@ -16,6 +16,8 @@ from ..store.db import Database
 FINAL = frozenset({"success", "partial", "failed", "inapplicable", "cancelled"})
 HOST = socket.gethostname()
 
+MAX_ATTEMPTS = 3  # times a run may lose its worker before it fails
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -105,7 +107,9 @@ def stale_runs(db: Database, stale_after: float) -> list[str]:
 
 
 def requeue(db: Database, run_id: str, reason: str) -> bool:
-    """Queue a run whose worker was lost again; one whose cancel was requested ends cancelled instead."""
+    """Queue a run whose worker was lost again; one whose cancel was requested ends cancelled instead,
+    and one that has lost its worker MAX_ATTEMPTS times ends failed (a run that kills every worker
+    that takes it must not go round for ever)."""
     with db.session() as s:
         run = s.get(orm.Run, run_id)
         if run is None or run.status != "running":
@@ -113,6 +117,10 @@ def requeue(db: Database, run_id: str, reason: str) -> bool:
         if run.cancel_requested:
             values: dict[str, object] = {"status": "cancelled", "finished_at": now()}
             status, detail = "cancelled", f"{reason}; its cancel had been requested, so it ends here"
+        elif run.attempt >= MAX_ATTEMPTS:
+            detail = (f"{reason}, for the {run.attempt}th time: it is not queued again. If the workers "
+                      "died of the run (memory?), see their logs; submit it again to retry")
+            values, status = {"status": "failed", "finished_at": now(), "error": detail}, "failed"
         else:
             values = {"status": "queued"}
             status, detail = "queued", reason

@@ -7,6 +7,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from ..cellml import CellMLError, CellMLModel, parse_cellml
@@ -70,6 +71,10 @@ def check_dataset(data: bytes) -> DatasetColumns:
     non_numeric = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c])]
     if non_numeric:
         raise InvalidInput(f"columns {non_numeric} hold values that are not numbers")
+    not_finite = [str(c) for c in frame.columns if not np.isfinite(frame[c].to_numpy(dtype=float)).all()]
+    if not_finite:
+        raise InvalidInput(f"columns {not_finite} hold empty, NaN or infinite values; a data set holds "
+                           "measured numbers only (leave out rows that were not measured)")
     return DatasetColumns(columns, len(frame))
 
 

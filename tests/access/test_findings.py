@@ -1,0 +1,109 @@
+"""Regression tests for the holes found by trying labkit as a new user would (issue: a lab many
+people share). Each test fails on the code before its fix."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from notebooks import protocol_notebook
+from sqlalchemy import update
+
+import labkit
+from labkit.dashboards import BrowserPage
+from labkit.dashboards.queries import search
+from labkit.runner import claims
+from labkit.store import orm
+
+XSS = '<img src=x onerror="alert(document.cookie)"><script>alert(1)</script>[click](javascript:alert(2))'
+
+
+def test_markdown_in_a_protocol_renders_inert(lab: labkit.Lab) -> None:
+    nb = nbformat.reads(protocol_notebook().decode(), as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell(f"# Method\n\n{XSS}"))
+    lab.add_protocol({"xss.ipynb": nbformat.writes(nb).encode()}, name="xss", visibility="public")
+    html = BrowserPage(lab, kind="protocol", name="xss").view.details.value
+    assert "Method" in html  # the documentation is shown
+    assert "<img" not in html and "<script" not in html and "javascript:" not in html
+    assert "&lt;img" in html  # as text
+
+
+def test_an_absolute_results_path_outside_the_lab_is_not_served(lab: labkit.Lab, models_dir: Path,
+                                                                  tmp_path: Path) -> None:
+    from labkit.results.store import LAST_FILE
+    lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    run = lab.run("tt06", "test")
+    host = tmp_path / "host-folder"
+    host.mkdir()
+    (host / LAST_FILE).write_text("secret of the host")
+    with lab.db.session() as s:  # what a row written by anything but a worker could say
+        s.execute(update(orm.Run).where(orm.Run.id == run.id).values(status="success", results_path=str(host)))
+    with pytest.raises(labkit.NotFound):
+        lab.prediction(run.id)
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "tab\there", "bell\x07", "del\x7f", "c1\x85", "new\nline"])
+def test_user_names_with_control_characters_are_refused(lab: labkit.Lab, name: str) -> None:
+    before = lab.users()
+    with pytest.raises(labkit.InvalidInput, match="control characters"):
+        lab.add_user(name)
+    assert lab.users() == before
+
+
+def test_search_treats_percent_and_underscore_as_characters(lab: labkit.Lab, models_dir: Path) -> None:
+    model = models_dir / "ten_tusscher_model_2006_epi.cellml"
+    lab.add_model(model, name="tt06_epi")
+    lab.add_model(model, name="tt06xepi")
+    assert search(lab, "tt06_") == [("model", "tt06_epi")]
+    assert search(lab, "%") == []
+    assert search(lab, "epi") == [("model", "tt06_epi"), ("model", "tt06xepi")]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", ""])
+def test_a_dataset_with_non_finite_values_is_refused(lab: labkit.Lab, value: str) -> None:
+    lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    csv = f"time (ms),doubled (mV)\n0,0\n1,{value}\n".encode()
+    with pytest.raises(labkit.InvalidInput, match="NaN or infinite"):
+        lab.add_dataset({"data.csv": csv}, protocol="test", name="bad")
+    assert "bad" not in lab.names("dataset")
+
+
+def test_a_protocol_without_a_kernelspec_is_refused(lab: labkit.Lab) -> None:
+    nb = json.loads(protocol_notebook())
+    del nb["metadata"]["kernelspec"]
+    with pytest.raises(labkit.InvalidInput, match="names no Python kernel"):
+        lab.add_protocol({"nokernel.ipynb": json.dumps(nb).encode()}, name="nokernel")
+    assert "nokernel" not in lab.names("protocol")
+
+
+@pytest.mark.parametrize("parameters, problem", [
+    ({"sleep": "1"}, "expected a number like its default 0.0, got text"),
+    ({"fail": 1}, "expected true or false"),
+    ({"sleep": float("inf")}, "not a finite number"),
+    ({"sleep": {"a": 1}}, "dict is not a parameter value"),
+    ({"skip_doubled": None}, "expected true or false"),
+])
+def test_run_parameters_must_match_the_kind_of_their_defaults(lab: labkit.Lab, models_dir: Path,
+                                                               parameters: dict, problem: str) -> None:
+    lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    with pytest.raises(labkit.InvalidInput, match=problem):
+        lab.run("tt06", "test", parameters)
+    assert lab.runs() == []
+    assert lab.run("tt06", "test", {"sleep": 1}).status == "queued"  # a whole number is a number
+
+
+def test_a_run_that_keeps_losing_its_worker_fails_after_the_last_attempt(lab: labkit.Lab, models_dir: Path) -> None:
+    lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    run = lab.run("tt06", "test")
+    for attempt in range(1, claims.MAX_ATTEMPTS + 1):
+        claim = claims.claim(lab.db, run.id, stale_after=15)
+        assert claim is not None and claim.attempt == attempt
+        requeued = claims.requeue(lab.db, run.id, "its worker was lost")
+        assert requeued == (attempt < claims.MAX_ATTEMPTS)
+    info = lab.status(run.id)
+    assert info.status == "failed" and "not queued again" in info.error
+    assert claims.claim(lab.db, run.id, stale_after=15) is None  # nothing left to take
