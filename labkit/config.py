@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -38,6 +39,7 @@ class Settings:
     stale_after: float = 15.0
     kernel_start_timeout: int = 60  # seconds papermill waits for a run's kernel to answer, per attempt
     default_queue: str = "labkit"
+    run_queues: str = ""  # comma-separated queues, besides default_queue, that runs may be sent to
     user: str = ""  # who this lab acts for; default: $JUPYTERHUB_USER, then $USER
     default_visibility: str = "private"  # of new versions: "private" (owner and collaborators) or "public"
     read_only: bool = False
@@ -58,6 +60,12 @@ class Settings:
     # No sandbox at all: every protocol runs with the worker's rights. Only for a lab used by one person
     # who trusts every protocol in it (Binder, a laptop).
     trusted_single_user: bool = False
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The queues a run may be sent to: the default one first, then ``run_queues``."""
+        extra = [q.strip() for q in self.run_queues.split(",") if q.strip()]
+        return tuple(dict.fromkeys([self.default_queue, *extra]))
 
     @property
     def repositories(self) -> Path:
@@ -168,6 +176,10 @@ def _with_embedded_defaults(s: Settings) -> Settings:
     if s.default_visibility not in ("private", "public"):
         raise ConfigError(f"default_visibility must be 'private' or 'public', not {s.default_visibility!r} "
                           "('moderated' is granted by a moderator, one version at a time)")
+    for queue in s.queues:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", queue) or queue.endswith(".control"):
+            raise ConfigError(f"{queue!r} cannot be a run queue: use letters, digits, '_', '.' and '-' "
+                              "(a name ending in '.control' is the reaper's)")
     if s.workers < 0:
         raise ConfigError("workers must be 0 or more")
     for name in ("run_time_limit", "heartbeat_interval", "stale_after", "kernel_start_timeout", "run_cpu_seconds"):

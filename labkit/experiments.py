@@ -175,6 +175,10 @@ class Experiments:
             problem = parameter_mismatch(interface.parameters[name], value)
             if problem:
                 raise InvalidInput(f"parameter {name!r} of protocol {protocol.entity}: {problem}")
+        allowed = self.settings.queues
+        if queue is not None and queue not in allowed:
+            raise InvalidInput(f"{queue!r} is not one of this lab's run queues {list(allowed)}; its operator "
+                               "names the queues that workers serve in the setting run_queues")
         compat = compatibility(interface, self.store.terms(model.id))
         if compat.compatible:  # a worker elsewhere rebuilds both versions from the database
             self.store.ensure_recorded(model)

@@ -107,3 +107,24 @@ def test_a_run_that_keeps_losing_its_worker_fails_after_the_last_attempt(lab: la
     info = lab.status(run.id)
     assert info.status == "failed" and "not queued again" in info.error
     assert claims.claim(lab.db, run.id, stale_after=15) is None  # nothing left to take
+
+
+@pytest.mark.parametrize("queue", ["labkit.control", "nobody-serves-this", "long"])
+def test_a_run_goes_only_to_a_queue_the_operator_named(lab: labkit.Lab, models_dir: Path, queue: str) -> None:
+    lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+    control = f"{lab.settings.default_queue}.control"
+    queue = control if queue == "labkit.control" else queue
+    with pytest.raises(labkit.InvalidInput, match="is not one of this lab's run queues"):
+        lab.run("tt06", "test", queue=queue)
+    assert lab.runs() == []
+
+
+def test_the_operator_names_more_run_queues(tmp_path: Path, models_dir: Path) -> None:
+    with labkit.Lab.open(tmp_path / "lab", run_queues="long, gpu") as lab:
+        assert lab.settings.queues == (lab.settings.default_queue, "long", "gpu")
+        lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+        lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")
+        assert lab.run("tt06", "test", queue="long").status == "queued"
+    with pytest.raises(labkit.LabkitError, match="reaper"):
+        labkit.Lab.open(tmp_path / "other", run_queues="x.control")
