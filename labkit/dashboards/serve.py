@@ -174,12 +174,13 @@ class DashboardServer(ServerProcess):
 API_PATH = "/labkit/api/v1"
 
 
-def api_command(port: int, token: str, lab_root: Path, *, host: str = "127.0.0.1") -> list[str]:
-    """A Jupyter server with labkit's REST API (extensions/labkit_api) on one lab, guarded by ``token``."""
+def api_command(port: int, lab_root: Path, *, host: str = "127.0.0.1") -> list[str]:
+    """A Jupyter server with labkit's REST API (extensions/labkit_api) on one lab. Its token comes from
+    ``JUPYTER_TOKEN`` in its environment (``ApiServer`` sets it): a command line is readable by every
+    local user (``ps``), an environment only by the same user."""
     command = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", f"--ServerApp.ip={host}",
                "--ServerApp.port_retries=0", "--ServerApp.jpserver_extensions=labkit_api=True",
-               f"--LabkitAPI.lab_dir={lab_root}", f"--ServerApp.root_dir={lab_root}",
-               f"--IdentityProvider.token={token}"]
+               f"--LabkitAPI.lab_dir={lab_root}", f"--ServerApp.root_dir={lab_root}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
         command.append("--allow-root")
     return command
@@ -196,9 +197,10 @@ class ApiServer(ServerProcess):
         super().__init__(settings, port=port, host=host, log=log or settings.logs / "api.log", extra_env=extra_env)
         import secrets
         self.token = token or secrets.token_urlsafe(24)
+        self.extra_env = {**self.extra_env, "JUPYTER_TOKEN": self.token}
 
     def command(self) -> list[str]:
-        return api_command(self.port, self.token, self.settings.root, host=self.host)
+        return api_command(self.port, self.settings.root, host=self.host)
 
     @property
     def url(self) -> str:

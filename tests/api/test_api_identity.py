@@ -51,8 +51,8 @@ def test_unknown_endpoints_and_methods_answer_json(api: Api) -> None:
 
 def test_a_server_without_a_lab_says_how_to_configure_one(tmp_path: Path) -> None:
     port, token = free_port(), "secret"
-    command = [part for part in api_command(port, token, tmp_path) if not part.startswith("--LabkitAPI.lab_dir")]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}
+    command = [part for part in api_command(port, tmp_path) if not part.startswith("--LabkitAPI.lab_dir")]
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LABKIT_")}, "JUPYTER_TOKEN": token}
     with open(tmp_path / "server.log", "wb") as log:
         process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -70,3 +70,16 @@ def test_a_server_without_a_lab_says_how_to_configure_one(tmp_path: Path) -> Non
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_api_servers_token_is_not_on_its_command_line(tmp_path: Path) -> None:
+    import psutil
+
+    from labkit.config import load_settings
+    from labkit.dashboards.serve import ApiServer
+    with ApiServer(load_settings(tmp_path / "lab")) as server:
+        cmdline = " ".join(psutil.Process(server.process.pid).cmdline())
+        assert server.token not in cmdline  # every local user can read a command line
+        answer = requests.get(server.url + "/models", headers={"Authorization": f"token {server.token}"}, timeout=10)
+        assert answer.status_code == 200  # the token still opens the API
+        assert requests.get(server.url + "/models", headers={"Authorization": "token wrong"}, timeout=10).status_code == 401
