@@ -150,15 +150,25 @@ class Experiments:
 
     def plan_for(self, version: VersionInfo) -> list[PlannedExperiment]:
         """The experiments a new model or protocol version implies: against the latest version of
-        every compatible partner."""
+        every compatible partner. A private model is planned only against the user's own (or shared)
+        protocols and moderated ones: nobody else's code runs on it unless its owner asks for that
+        run. (A protocol's own code is its author's; it is planned against every model they may read.)"""
         partner_kind = "protocol" if version.kind == "model" else "model"
         planned = []
+        private_model = version.kind == "model" and version.visibility == orm.PRIVATE
+        trusted = self._moderated_or_own_versions() if private_model else None
         for name in self.store.names(partner_kind, user=self.user):
             partner = self.store.version(partner_kind, name, user=self.user)
+            if trusted is not None and partner.id not in trusted:
+                continue
             model, protocol = (version, partner) if version.kind == "model" else (partner, version)
             if self.compatibility(model, protocol).compatible:
                 planned.append(PlannedExperiment(model, protocol))
         return planned
+
+    def _moderated_or_own_versions(self) -> set[int]:
+        with self.db.session() as s:
+            return set(s.scalars(select(orm.Version.id).where(access.version_moderated_or_own(self.user))))
 
     def submit(self, model: VersionInfo, protocol: VersionInfo, parameters: dict[str, Any] | None = None,
                *, queue: str | None = None) -> RunInfo:

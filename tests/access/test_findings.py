@@ -128,3 +128,20 @@ def test_the_operator_names_more_run_queues(tmp_path: Path, models_dir: Path) ->
         assert lab.run("tt06", "test", queue="long").status == "queued"
     with pytest.raises(labkit.LabkitError, match="reaper"):
         labkit.Lab.open(tmp_path / "other", run_queues="x.control")
+
+
+def test_a_private_model_is_planned_only_against_trusted_protocols(lab: labkit.Lab, models_dir: Path) -> None:
+    lab.add_user("stranger")
+    lab.add_user("mod", moderator=True)
+    stranger = lab.as_user("stranger")
+    stranger.add_protocol({"theirs.ipynb": protocol_notebook()}, name="theirs", visibility="public")
+    stranger.add_protocol({"vetted.ipynb": protocol_notebook()}, name="vetted", visibility="public")
+    lab.as_user("mod").set_visibility("protocol", "vetted", 1, "moderated")
+    lab.add_protocol({"mine.ipynb": protocol_notebook()}, name="mine")
+    model = models_dir / "ten_tusscher_model_2006_epi.cellml"
+    private = lab.add_model(model, name="private_tt06")
+    assert sorted(p.protocol.entity for p in private.planned) == ["mine", "vetted"]
+    public = lab.add_model(model, name="public_tt06", visibility="public")  # its file is anyone's
+    assert sorted(p.protocol.entity for p in public.planned) == ["mine", "theirs", "vetted"]
+    run = lab.run("private_tt06", "theirs")  # asked for explicitly, it runs
+    assert run.status == "queued"
