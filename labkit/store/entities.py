@@ -10,7 +10,11 @@ id (``interface``, ``terms``, ``fetch``, ``export``) are for code that already h
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import logging
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +28,10 @@ from ..errors import InvalidInput, NotFound, StaleVersion
 from . import blobs, orm
 from .db import Database
 from .kinds import MAIN_SUFFIX, DatasetColumns, check_kind, describe
-from .repos import MAX_FILE_BYTES, EntityRepository, check_file_name, check_tag_name
+from .repos import LABKIT_EMAIL_DOMAIN, MAX_FILE_BYTES, EntityRepository, check_file_name, check_tag_name
 
 LATEST = "latest"
+log = logging.getLogger(__name__)
 _NUMBER_REF = re.compile(r"v?(\d+)")
 
 
@@ -63,6 +68,18 @@ class EntityStore:
         self.db = db
         self.repositories = repositories
 
+    @contextlib.contextmanager
+    def _save_lock(self, kind: str, name: str) -> Iterator[None]:
+        """Held by a save from reading the entity's latest version to recording the new one, so that
+        saves of one entity on this machine take turns, and an unrecorded commit found while holding
+        it can only be left by a save that died (a file lock goes with its process). Lock files live
+        beside the repositories, in ``<storage root>/locks``."""
+        folder = self.repositories.parent / "locks" / f"{kind}s"
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / f"{name}.lock", "w") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+
     def repository(self, kind: str, name: str) -> EntityRepository:
         return EntityRepository(self.repositories / f"{kind}s" / f"{name}.git")
 
@@ -91,60 +108,74 @@ class EntityStore:
                 raise InvalidInput(f"{file_name} is larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
         if parent is not None and len(parent.strip()) < 4:
             raise InvalidInput(f"parent {parent!r} is not a commit: give at least 4 characters of its sha")
-        with self.db.session() as session:
-            author_viewer = access.viewer(session, access.check_user_name(author))
-            entity = self._entity(session, kind, name, missing_ok=True)
-            if entity is not None:
-                access.require_editor(session, author_viewer, entity)
-            latest = entity.versions[-1] if entity and entity.versions else None
-            if parent is not None and latest is not None and not latest.commit.startswith(parent):
-                raise StaleVersion(
-                    f"{kind} {name} was changed since version {parent[:10]}: the latest is "
-                    f"v{latest.number} ({latest.commit[:10]}) by {latest.author}. Re-open the latest "
-                    "version, re-apply your change and save again.")
-            main = main_file or (latest.main_file if latest and latest.main_file not in files else None) \
-                or _guess_main(kind, files)
-            if main in files:
-                content = files[main]
-            elif latest is not None:
-                content = self.repository(kind, name).read(latest.commit, main)
-            else:
-                raise InvalidInput(f"the main file {main!r} is not among the files given")
-            if not main.endswith(MAIN_SUFFIX[kind]):
-                raise InvalidInput(f"a {kind}'s main file must end in {MAIN_SUFFIX[kind]} (got {main!r})")
-            described = describe(kind, content)
-            protocol_entity = None
-            if kind == "dataset":
-                if not protocol:
-                    raise InvalidInput("a data set must name the protocol whose outputs it measures")
-                protocol_entity = access.readable_entity(session, author, "protocol", protocol)
-            user = access.get_or_create_user(session, author)
-            if entity is None:
-                entity = orm.Entity(kind=kind, name=name, owner=user)
-                session.add(entity)
-                session.flush()
-            repo = self.repository(kind, name)
-            if latest is None and not repo.path.exists():
-                EntityRepository.create(repo.path)
-            base = latest.commit if latest else None
-            if repo.head() != base:
-                raise StaleVersion(f"{kind} {name}'s repository has moved on; reload and try again")
-            commit = repo.commit(files, message=message or f"{kind} {name}: new version",
-                                 author=author, email=f"{author}@labkit.local", base=base)
-            try:
-                version = orm.Version(entity=entity, number=(latest.number + 1) if latest else 1,
-                                      commit=commit.sha, parent_commit=base, main_file=main,
-                                      message=commit.message, author=author, visibility=visibility)
-                session.add(version)
-                session.flush()
-                _record_metadata(session, kind, version, described, protocol_entity)
-                blobs.record_version_files(session, version.id, self._commit_tree(repo, commit.sha))
-                session.commit()
-            except BaseException:
-                session.rollback()
-                repo.reset_main(base, expected=commit.sha)
-                raise
-            return version_info(version)
+        # one save of an entity at a time on this machine, from reading its latest version to
+        # recording the new one (and an unrecorded commit found under the lock was left by a save that died)
+        with self._save_lock(kind, name):
+            with self.db.session() as session:
+                author_viewer = access.viewer(session, access.check_user_name(author))
+                entity = self._entity(session, kind, name, missing_ok=True)
+                if entity is not None:
+                    access.require_editor(session, author_viewer, entity)
+                latest = entity.versions[-1] if entity and entity.versions else None
+                if parent is not None and latest is not None and not latest.commit.startswith(parent):
+                    raise StaleVersion(
+                        f"{kind} {name} was changed since version {parent[:10]}: the latest is "
+                        f"v{latest.number} ({latest.commit[:10]}) by {latest.author}. Re-open the latest "
+                        "version, re-apply your change and save again.")
+                main = main_file or (latest.main_file if latest and latest.main_file not in files else None) \
+                    or _guess_main(kind, files)
+                if main in files:
+                    content = files[main]
+                elif latest is not None:
+                    content = self.repository(kind, name).read(latest.commit, main)
+                else:
+                    raise InvalidInput(f"the main file {main!r} is not among the files given")
+                if not main.endswith(MAIN_SUFFIX[kind]):
+                    raise InvalidInput(f"a {kind}'s main file must end in {MAIN_SUFFIX[kind]} (got {main!r})")
+                described = describe(kind, content)
+                protocol_entity = None
+                if kind == "dataset":
+                    if not protocol:
+                        raise InvalidInput("a data set must name the protocol whose outputs it measures")
+                    protocol_entity = access.readable_entity(session, author, "protocol", protocol)
+                user = access.get_or_create_user(session, author)
+                if entity is None:
+                    entity = orm.Entity(kind=kind, name=name, owner=user)
+                    session.add(entity)
+                    session.flush()
+                repo = self.repository(kind, name)
+                if latest is None and not repo.path.exists():
+                    EntityRepository.create(repo.path)
+                base = latest.commit if latest else None
+                head = repo.head()
+                interrupted = (head != base and head is not None and repo.parent_of(head) == base
+                               and repo.made_by_labkit(head)
+                               and session.scalar(select(orm.Version.id).where(orm.Version.commit == head)) is None)
+                if interrupted:
+                    # a save that died between its git commit and its database commit: it never
+                    # completed (nobody was told it did), so main goes back to the last recorded version;
+                    # the commit itself stays in the repository's objects
+                    log.warning("%s %s: commit %s was never recorded (an interrupted save); main reset to %s",
+                                kind, name, head[:10], (base or "empty")[:10])
+                    repo.reset_main(base, expected=head)
+                if repo.head() != base:
+                    raise StaleVersion(f"{kind} {name}'s repository has moved on; reload and try again")
+                commit = repo.commit(files, message=message or f"{kind} {name}: new version",
+                                     author=author, email=f"{author}{LABKIT_EMAIL_DOMAIN}", base=base)
+                try:
+                    version = orm.Version(entity=entity, number=(latest.number + 1) if latest else 1,
+                                          commit=commit.sha, parent_commit=base, main_file=main,
+                                          message=commit.message, author=author, visibility=visibility)
+                    session.add(version)
+                    session.flush()
+                    _record_metadata(session, kind, version, described, protocol_entity)
+                    blobs.record_version_files(session, version.id, self._commit_tree(repo, commit.sha))
+                    session.commit()
+                except BaseException:
+                    session.rollback()
+                    repo.reset_main(base, expected=commit.sha)
+                    raise
+                return version_info(version)
 
     def check_tag(self, kind: str, name: str, tag: str, *, user: str) -> str:
         """Before saving: refuse a tag that is malformed or already names a version of this entity,

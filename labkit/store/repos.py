@@ -5,12 +5,11 @@ user or a run could modify behind the store's back.
 """
 from __future__ import annotations
 
+import io
 import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-
-import io
 
 import git
 from gitdb.base import IStream
@@ -55,6 +54,9 @@ class CommitInfo:
     message: str
     author: str
     created_at: datetime
+
+
+LABKIT_EMAIL_DOMAIN = "@labkit.local"  # of the author of every commit the store makes
 
 
 class EntityRepository:
@@ -105,6 +107,16 @@ class EntityRepository:
             raise StaleVersion(f"{self.path.name}: another version was saved at the same time; "
                                "reload and try again") from None
         return self.info(commit.hexsha)
+
+    def parent_of(self, sha: str) -> str | None:
+        """The first parent of commit ``sha`` (None for a first commit)."""
+        parents = self._repo.commit(sha).parents
+        return parents[0].hexsha if parents else None
+
+    def made_by_labkit(self, sha: str) -> bool:
+        """Was commit ``sha`` written by labkit's store (its authors are ``<user>@labkit.local``),
+        rather than by someone committing into the repository by hand?"""
+        return str(self._repo.commit(sha).author.email).endswith(LABKIT_EMAIL_DOMAIN)
 
     def reset_main(self, sha: str | None, *, expected: str) -> None:
         """Undo our commit ``expected`` whose metadata could not be saved (only if still the head)."""

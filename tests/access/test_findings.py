@@ -145,3 +145,24 @@ def test_a_private_model_is_planned_only_against_trusted_protocols(lab: labkit.L
     assert sorted(p.protocol.entity for p in public.planned) == ["mine", "theirs", "vetted"]
     run = lab.run("private_tt06", "theirs")  # asked for explicitly, it runs
     assert run.status == "queued"
+
+
+def test_a_save_cut_between_git_and_the_database_does_not_wedge_the_entity(lab: labkit.Lab, models_dir: Path) -> None:
+    model = models_dir / "ten_tusscher_model_2006_epi.cellml"
+    first = lab.add_model(model, name="tt06").version
+    repo = lab.store.repository("model", "tt06")
+    # what a process killed after its git commit and before its database commit leaves behind
+    repo.commit({"tt06.cellml": model.read_bytes() + b"\n"}, message="interrupted", author="scientist",
+                email="scientist@labkit.local", base=first.commit)
+    assert repo.head() != first.commit
+    second = lab.add_model({"ten_tusscher_model_2006_epi.cellml": model.read_bytes() + b"<!-- v2 -->"},
+                           name="tt06").version
+    assert second.number == 2 and repo.head() == second.commit
+    assert [v.number for v in lab.versions("model", "tt06")] == [1, 2]
+    # the same for a new entity whose first save was cut: the name is free again
+    fresh = lab.store.repository("model", "cut")
+    type(fresh).create(fresh.path)
+    fresh.commit({"cut.cellml": model.read_bytes()}, message="interrupted", author="scientist",
+                 email="scientist@labkit.local", base=None)
+    assert lab.add_model(model, name="cut").version.number == 1
+    assert "cut" in lab.names("model")
