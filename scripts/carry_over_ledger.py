@@ -15,6 +15,8 @@ Use it only for changes that alter nothing but what happens after the solver fai
   used to fail (``labkit/sim/restitution.py`` and its notebook).
 - the line of a solver error quoted in the warnings of the clamps and of restitution, now picked
   by one helper (``labkit/sim/solver.py``, ``failure_reason``): it changes words, not numbers.
+- the run sandbox (``labkit/sim/cache.py``: where compiled simulations are kept, one folder per
+  model version, and who writes them): it changes no number.
 
 A run that met a solver failure under the old code failed, so every successful entry made by such a
 protocol is unchanged. Failed runs kept in the ledger are left stale: the change may let them

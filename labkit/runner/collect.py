@@ -60,11 +60,19 @@ def _failure(notebook: Path) -> tuple[str | None, str | None]:
         for index, cell in enumerate(nb.cells):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
-                    return (f"cell {index}:\n{str(cell.source)[:5000]}",
-                            f"{str(out.get('ename'))[:200]}: {str(out.get('evalue'))[:2000]}")
+                    return (f"cell {index}:\n{_bounded(str(cell.source))}",
+                            f"{str(out.get('ename'))[:200]}: {_bounded(str(out.get('evalue')))}")
     except Exception as err:  # noqa: BLE001 - whatever the protocol left, the run must still end
         return None, f"the executed notebook could not be read ({type(err).__name__})"
     return None, None
+
+
+def _bounded(text: str, keep: int = 10_000) -> str:
+    """``text``, or its beginning and end when longer than ``keep`` characters (a solver's error
+    says what happened in its last line, after the state it reached)."""
+    if len(text) <= keep:
+        return text
+    return f"{text[:keep // 2]}\n[... {len(text) - keep} characters ...]\n{text[-keep // 2:]}"
 
 
 def _versions() -> dict[str, str]:

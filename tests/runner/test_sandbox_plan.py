@@ -178,3 +178,14 @@ def test_undeclared_outputs_are_dropped_with_a_note(lab: labkit.Lab, models_dir:
 def test_a_manifest_that_breaks_the_output_format_is_refused(manifest: object, problem: str) -> None:
     with pytest.raises(OutputsRefused, match=problem):
         check_manifest(json.loads(json.dumps(manifest)), {"peak"})
+
+
+def test_a_long_error_is_kept_bounded_with_its_last_line(lab: labkit.Lab, models_dir: Path) -> None:
+    lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06")
+    body = 'raise RuntimeError("state\\n" * 5000 + "the telling last line")'
+    lab.add_protocol({"long.ipynb": protocol_notebook(body=body)}, name="long")
+    run = lab.run("tt06", "long")
+    assert execute_run(lab.settings, run.id) == "failed"
+    error = lab.status(run.id).error
+    assert error.startswith("RuntimeError: state") and error.endswith("the telling last line")
+    assert len(error) < 10_300 and "characters ..." in error
