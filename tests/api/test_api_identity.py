@@ -10,7 +10,7 @@ from pathlib import Path
 import requests
 
 import labkit
-from labkit.dashboards.serve import API_PATH, api_command, free_port
+from labkit.dashboards.serve import API_PATH, ApiServer, api_command, free_port
 
 from .client import Api
 
@@ -76,10 +76,26 @@ def test_the_api_servers_token_is_not_on_its_command_line(tmp_path: Path) -> Non
     import psutil
 
     from labkit.config import load_settings
-    from labkit.dashboards.serve import ApiServer
     with ApiServer(load_settings(tmp_path / "lab")) as server:
         cmdline = " ".join(psutil.Process(server.process.pid).cmdline())
         assert server.token not in cmdline  # every local user can read a command line
         answer = requests.get(server.url + "/models", headers={"Authorization": f"token {server.token}"}, timeout=10)
         assert answer.status_code == 200  # the token still opens the API
         assert requests.get(server.url + "/models", headers={"Authorization": "token wrong"}, timeout=10).status_code == 401
+
+
+def test_an_authorization_header_that_is_no_token_does_not_skip_the_xsrf_check(api_server: ApiServer) -> None:
+    """A browser signed in with a cookie: a POST without the XSRF token is refused even when it
+    carries an Authorization header that authenticates nothing (before, any such header skipped it)."""
+    browser = requests.Session()
+    base = api_server.url.removesuffix(API_PATH)
+    browser.get(f"{base}/login", timeout=10)
+    xsrf = browser.cookies.get("_xsrf")
+    signed_in = browser.post(f"{base}/login", data={"password": api_server.token, "_xsrf": xsrf}, timeout=10,
+                             allow_redirects=False)
+    assert signed_in.status_code == 302  # the login cookie is set
+    forged = browser.post(api_server.url + "/runs", json={}, headers={"Authorization": "Basic Zm9vOmJhcg=="},
+                          timeout=10)
+    assert forged.status_code == 403 and "xsrf" in forged.text.lower()
+    genuine = browser.post(api_server.url + "/runs", json={}, headers={"X-XSRFToken": xsrf}, timeout=10)
+    assert genuine.status_code == 400  # past the XSRF check: the body is what is wrong

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.timeout(300)
 def scaleout_lab(tmp_path: Path, models_dir: Path):
     """A PostgreSQL + RabbitMQ lab with two isolated workers, HH and the test protocol."""
     with stacks.scaleout_settings() as settings:
-        lab = labkit.Lab.open(tmp_path / "lab", **settings)
+        # the lab names the second queue that test_a_run_routed_to_its_own_queue... sends a run to
+        lab = labkit.Lab.open(tmp_path / "lab", **settings, run_queues=f"{settings['default_queue']}-long")
         try:
             lab.add_model(models_dir / "hodgkin_huxley_squid_axon_model_1952_modified.cellml", name="hh")
             lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test")

@@ -53,9 +53,12 @@ class LabkitHandler(APIHandler):
     def check_xsrf_cookie(self) -> None:
         """Only a request authenticated by a login cookie needs an XSRF token: a browser never adds
         an Authorization header to a forged cross-site request on its own, and a request with no
-        identity at all is refused with 401 in ``prepare`` anyway."""
+        identity at all is refused with 401 in ``prepare`` anyway. A token in the Authorization
+        header either authenticates the request or gets it refused (``_identify``), so the cookie is
+        never used with one; any other Authorization header (``Basic ...``) leaves the cookie in
+        charge, and so the XSRF check too."""
         no_identity = getattr(self, "_jupyter_current_user", "not yet known") is None  # set by Jupyter's prepare
-        if self.request.headers.get("Authorization") or no_identity:
+        if identity.header_token(self.request.headers.get("Authorization")) is not None or no_identity:
             return
         super().check_xsrf_cookie()
 
