@@ -50,11 +50,12 @@ def build_demo(directory: Path, *, workers: int = 2, keep_workers: bool = False,
         seed(lab)
         echo(f"demo lab in {lab.settings.root}: models {', '.join(lab.names('model'))}; "
              f"protocols {', '.join(lab.names('protocol'))}")
-        if lab.sandbox_warning:
-            echo(f"warning: {lab.sandbox_warning}")
+        warning = lab.sandbox_warning
+        if warning:
+            echo(f"warning: {warning}")
         lab.start_workers(workers)
-        echo(f"{workers} workers started (logs in {lab.settings.logs}); every run in a sandbox"
-             if lab.sandbox_warning is None else f"{workers} workers started (logs in {lab.settings.logs})")
+        echo(f"{workers} workers started (logs in {lab.settings.logs})"
+             + ("" if warning else "; every run in a sandbox"))
         runs = _wait_with_progress(lab, lab.run_matrix(protocols=None if run_all else FIRST_MATRIX,
                                                         only_compatible=False), timeout=None)
         echo("")

@@ -18,7 +18,6 @@ import sys
 from pathlib import Path
 
 from ..config import Settings
-from ..sim.cache import MAX_REQUESTS
 from .collect import read_regular
 from .sandbox import Launcher, Limits, RunPaths
 
@@ -31,6 +30,7 @@ COMPILE_SECONDS = 300.0
 
 def compile_requested(settings: Settings, launcher: Launcher, run: RunPaths, cache: Path | None) -> list[str]:
     """Compile the structures ``run`` asked for into ``cache`` (its model's); return the keys added."""
+    from ..sim.cache import MAX_REQUESTS  # imports Myokit: kept out of `import labkit`
     if cache is None or not run.pending_compiles.is_dir() or run.pending_compiles.is_symlink():
         return []
     added = []

@@ -275,12 +275,11 @@ def cache_dir(settings: Settings, model_commit: str) -> Path | None:
     """The compiled-simulation cache of one model version on this worker (written only by the
     worker's own code). One folder per model version: a zip holds its pickled model, so a run may see
     the compiled forms of its own model only, never those of other people's private models."""
-    value = os.environ.get("LABKIT_SIM_CACHE", "").strip()
-    if value.lower() in ("off", "none", "0", "false", "no"):
-        return None
+    from ..sim.cache import cache_dir as simulation_cache  # imports Myokit: only where runs execute
     if not all(c in "0123456789abcdef" for c in model_commit) or not model_commit:
         raise ValueError(f"not a commit: {model_commit!r}")
-    return (Path(value) if value else settings.storage_root / "cache" / "sim") / model_commit
+    root = simulation_cache(default=settings.storage_root / "cache" / "sim")
+    return None if root is None else root / model_commit
 
 
 def remove_folder(folder: Path) -> None:
@@ -333,7 +332,7 @@ def _python_roots() -> tuple[Path, ...]:
                   Path(labkit.__file__).resolve().parent]
     roots: list[Path] = []
     for path in sorted({p.resolve() for p in candidates if p.exists()}, key=lambda p: len(p.parts)):
-        if path == Path("/usr") or Path("/usr") in path.parents:
+        if _is_system(path):
             continue  # already there
         if not any(root == path or root in path.parents for root in roots):
             roots.append(path)

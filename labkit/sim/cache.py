@@ -53,15 +53,17 @@ _ORDER_FILE = "labkit_literal_order.json"
 _FORMAT = "1"  # bump when the layout of cache entries changes
 
 
-def cache_dir() -> Path | None:
-    """The cache directory (``$LABKIT_SIM_CACHE``, default ``~/.cache/labkit/sim``); ``None`` if disabled.
+def cache_dir(default: Path | None = None) -> Path | None:
+    """The cache directory (``$LABKIT_SIM_CACHE``, else ``default``, else ``~/.cache/labkit/sim``);
+    ``None`` if disabled.
 
-    Set ``LABKIT_SIM_CACHE=off`` to always compile, e.g. when debugging Myokit itself.
+    Set ``LABKIT_SIM_CACHE=off`` to always compile, e.g. when debugging Myokit itself. A worker passes
+    its lab's folder as ``default``.
     """
     env = os.environ.get(ENV_VAR, "").strip()
     if env.lower() in ("off", "none", "0", "false", "no"):
         return None
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "labkit" / "sim"
+    return Path(env).expanduser() if env else default or Path.home() / ".cache" / "labkit" / "sim"
 
 
 def structure_key(model: myokit.Model) -> str:

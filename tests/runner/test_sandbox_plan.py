@@ -189,3 +189,24 @@ def test_a_long_error_is_kept_bounded_with_its_last_line(lab: labkit.Lab, models
     error = lab.status(run.id).error
     assert error.startswith("RuntimeError: state") and error.endswith("the telling last line")
     assert len(error) < 10_300 and "characters ..." in error
+
+
+def test_the_library_and_the_runner_import_without_myokit() -> None:
+    """Myokit (and labkit.sim) are for the sandboxed kernel and the worker's compiles: the CLI, the
+    dashboards and the API must not pay for them at import time."""
+    import subprocess
+    import sys
+    code = ("import sys, labkit; labkit.Lab; from labkit.runner import execute_run; "
+            "print(sorted(m for m in ('myokit', 'labkit.sim') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+
+
+def test_the_cache_folder_follows_the_workers_setting(session: Session, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    from labkit.runner.sandbox import cache_dir
+    assert cache_dir(session.settings, "abc") == session.settings.storage_root / "cache" / "sim" / "abc"
+    monkeypatch.setenv("LABKIT_SIM_CACHE", str(tmp_path / "elsewhere"))
+    assert cache_dir(session.settings, "abc") == tmp_path / "elsewhere" / "abc"
+    monkeypatch.setenv("LABKIT_SIM_CACHE", "off")
+    assert cache_dir(session.settings, "abc") is None
