@@ -71,7 +71,6 @@ def parameter_mismatch(default: Any, value: Any) -> str | None:
 
 
 @dataclass(frozen=True)
-
 class RunInfo:
     id: str
     model: str
