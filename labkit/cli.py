@@ -13,7 +13,7 @@ import click
 from tqdm import tqdm
 
 from .config import load_settings
-from .access import PUBLIC_VISITOR
+from .access import PUBLIC_VISITOR, ROLES
 from .errors import LabkitError
 from .experiments import RunInfo
 from .lab import Lab
@@ -308,46 +308,133 @@ def cancel(ctx: click.Context, run_id: str) -> None:
 
 @main.group()
 def user() -> None:
-    """The lab's users and moderators (for its operator or a moderator)."""
+    """The lab's accounts: users, their roles and passwords (the operator's tool; docs/permissions.md)."""
+
+
+def _new_password(prompt: bool) -> str | None:
+    """A password typed twice, never echoed and never on the command line (``ps`` shows that to all)."""
+    if not prompt:
+        return None
+    return click.prompt("password", hide_input=True, confirmation_prompt=True)
 
 
 @user.command("add")
 @click.argument("name")
 @click.option("--moderator/--not-moderator", default=False,
               help="May grant the 'moderated' visibility (and read everything).")
+@click.option("--role", "roles", multiple=True, type=click.Choice(list(ROLES)),
+              help="Grant this role (repeatable): admin, moderator, protocol-author.")
+@click.option("--password", "ask_password", is_flag=True, help="Ask for a password to sign in with.")
 @click.pass_context
-def user_add(ctx: click.Context, name: str, moderator: bool) -> None:
-    """Add user NAME, or change whether NAME is a moderator."""
-    _lab(ctx.parent).add_user(name, moderator=moderator)
-    click.echo(f"user {name}" + (" (moderator)" if moderator else ""))
+def user_add(ctx: click.Context, name: str, moderator: bool, roles: tuple[str, ...], ask_password: bool) -> None:
+    """Add user NAME (or change whether NAME is a moderator), with roles and a password."""
+    lab = _lab(ctx.parent)
+    password = _new_password(ask_password)
+    lab.add_user(name, moderator=moderator, roles=roles, password=password)
+    granted = sorted(set(roles) | ({"moderator"} if moderator else set()))
+    click.echo(f"user {name}" + (f" ({', '.join(granted)})" if granted else "")
+               + ("; they can sign in" if password else ""))
 
 
 @user.command("list")
 @click.pass_context
 def user_list(ctx: click.Context) -> None:
-    for name, moderator in _lab(ctx.parent).users():
-        click.echo(name + ("  (moderator)" if moderator else ""))
+    """Every user, with roles, whether they can sign in, and whether they are disabled."""
+    for account in _lab(ctx.parent).accounts():
+        notes = [", ".join(account.roles)] if account.roles else []
+        notes += [] if account.has_password else ["no password"]
+        notes += ["DISABLED"] if account.disabled else []
+        click.echo(account.name + (f"  ({'; '.join(notes)})" if notes else ""))
+
+
+@user.command("role")
+@click.argument("name")
+@click.argument("role", type=click.Choice(list(ROLES)))
+@click.option("--remove", is_flag=True, help="Withdraw the role instead.")
+@click.pass_context
+def user_role(ctx: click.Context, name: str, role: str, remove: bool) -> None:
+    """Grant ROLE to user NAME (or withdraw it with --remove)."""
+    account = _lab(ctx.parent).set_role(name, role, not remove)
+    click.echo(f"{name}: {', '.join(account.roles) or 'no roles'}")
+
+
+@user.command("password")
+@click.argument("name")
+@click.option("--reset", is_flag=True, help="Make up a random password and print it once, instead of asking.")
+@click.pass_context
+def user_password(ctx: click.Context, name: str, reset: bool) -> None:
+    """Set (or --reset) the password of NAME; their sign-ins end."""
+    lab = _lab(ctx.parent)
+    if reset:
+        click.echo(f"new password of {name} (hand it over now, it is not shown again): {lab.reset_password(name)}")
+    else:
+        lab.set_password(_new_password(True) or "", user=name)
+        click.echo(f"password of {name} set; their sign-ins have ended")
+
+
+@user.command("disable")
+@click.argument("name")
+@click.option("--enable", is_flag=True, help="Enable the account again.")
+@click.pass_context
+def user_disable(ctx: click.Context, name: str, enable: bool) -> None:
+    """Disable NAME: no sign-in, tokens and sessions stop working; what they made stays."""
+    _lab(ctx.parent).disable_user(name, not enable)
+    click.echo(f"{name} {'enabled' if enable else 'disabled'}")
+
+
+@user.command("delete")
+@click.argument("name")
+@click.pass_context
+def user_delete(ctx: click.Context, name: str) -> None:
+    """Delete NAME's account (only if they own nothing; disable them otherwise)."""
+    _lab(ctx.parent).delete_user(name)
+    click.echo(f"deleted {name}")
 
 
 @main.group()
 def token() -> None:
-    """API tokens for the lab's REST API."""
+    """API tokens for the lab's REST API: named, expiring, revoked one at a time."""
 
 
 @token.command("create")
-@click.argument("name")
+@click.argument("user_name")
+@click.option("--name", "token_name", default=None, help="What the token is for (default: token-N).")
+@click.option("--days", type=float, default=None, help="Days until it expires (default: the lab's token_days).")
+@click.option("--no-expiry", is_flag=True, help="Never expires (revoke it when it is no longer needed).")
 @click.pass_context
-def token_create(ctx: click.Context, name: str) -> None:
-    """Create an API token for user NAME and print it (once: only its hash is kept)."""
-    click.echo(_lab(ctx.parent).create_token(name))
+def token_create(ctx: click.Context, user_name: str, token_name: str | None, days: float | None,
+                 no_expiry: bool) -> None:
+    """Create an API token for USER_NAME and print it (once: only its hash is kept)."""
+    lifetime: float | None | str = None if no_expiry else (days if days is not None else "default")
+    click.echo(_lab(ctx.parent).create_token(user_name, name=token_name, days=lifetime))
+
+
+@token.command("list")
+@click.argument("user_name")
+@click.pass_context
+def token_list(ctx: click.Context, user_name: str) -> None:
+    """The tokens of USER_NAME: names and dates (the tokens themselves are never kept)."""
+    for t in _lab(ctx.parent).tokens(user_name):
+        expiry = "expired" if t.expired else (f"expires {t.expires_at:%Y-%m-%d}" if t.expires_at else "no expiry")
+        used = f"last used {t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never used"
+        click.echo(f"{t.name}  created {t.created_at:%Y-%m-%d}  {expiry}  {used}")
 
 
 @token.command("revoke")
-@click.argument("name")
+@click.argument("user_name")
+@click.argument("token_name", required=False)
+@click.option("--all", "revoke_all", is_flag=True, help="Revoke every token of USER_NAME.")
 @click.pass_context
-def token_revoke(ctx: click.Context, name: str) -> None:
-    """Revoke every API token of user NAME."""
-    click.echo(f"revoked {_lab(ctx.parent).revoke_tokens(name)} token(s) of {name}")
+def token_revoke(ctx: click.Context, user_name: str, token_name: str | None, revoke_all: bool) -> None:
+    """Revoke USER_NAME's token TOKEN_NAME (or --all of them)."""
+    lab = _lab(ctx.parent)
+    if revoke_all == bool(token_name):
+        raise click.UsageError("name one token to revoke, or give --all (`labkit token list USER` shows them)")
+    if revoke_all:
+        click.echo(f"revoked {lab.revoke_tokens(user_name)} token(s) of {user_name}")
+    else:
+        lab.revoke_token(token_name or "", user_name)
+        click.echo(f"revoked {user_name}'s token {token_name}")
 
 
 @main.command()
@@ -541,33 +628,50 @@ def demo(directory: str, n_workers: int, keep_workers: bool, serve: bool, port: 
               help="Also start the lab's workers (stopped again on exit) so that runs launched here execute.")
 @click.option("--pool-size", type=int, default=1, help="Preheated kernels per page (0: none).")
 @click.option("--api/--no-api", "with_api", default=False,
-              help="Also serve the REST API (a Jupyter server on a free port; see docs/api.md).")
+              help="Also serve the REST API (a Jupyter server; see docs/api.md).")
+@click.option("--api-port", type=int, default=0, help="Port of the REST API (0: any free port).")
 @click.option("--user", "page_user", default=None,
               help=f"The user the pages act as (default: the lab's user, or '{PUBLIC_VISITOR}' with "
                    "--read-only, who sees only public and moderated versions).")
+@click.option("--sign-in/--no-sign-in", "sign_in", default=None,
+              help="Visitors sign in with their accounts; who does not sees the public lab read-only "
+                   "(default: the lab's sign_in setting). Needed on any host but loopback, unless --read-only.")
 @click.pass_context
 def serve(ctx: click.Context, port: int, host: str, read_only: bool | None, with_workers: bool,
-          pool_size: int, with_api: bool, page_user: str | None) -> None:
+          pool_size: int, with_api: bool, api_port: int, page_user: str | None, sign_in: bool | None) -> None:
     """Serve the lab's dashboards (Voilà) and print their URL; Ctrl-C stops them."""
-    from .dashboards.serve import ApiServer, DashboardServer, free_port, page_settings
+    from .dashboards.serve import ApiServer, DashboardServer, check_host, free_port, page_settings
     _interruptible()
-    lab = Lab.open(ctx.obj["lab_dir"], read_only=read_only)
+    lab = Lab.open(ctx.obj["lab_dir"], read_only=read_only, sign_in=sign_in)
     ctx.call_on_close(lab.close)
+    try:
+        check_host(host, lab.settings)
+    except PermissionError as err:
+        raise click.ClickException(str(err)) from None
+    if lab.settings.sign_in and page_user:
+        raise click.UsageError("--user and sign-in do not mix: with sign-in each page acts as its visitor")
+    if lab.settings.sign_in and not any(a.has_password and not a.disabled for a in lab.accounts()):
+        click.echo("nobody can sign in yet: give someone a password, e.g. "
+                   "`labkit user add NAME --role admin --password`", err=True)
     started = with_workers and not lab.workers.running()
     if started:
         _warn_sandbox(lab.sandbox_warning)
         lab.start_workers()
     server = DashboardServer(page_settings(lab.settings, page_user), port=port or free_port(host), host=host,
                              pool_size=pool_size, preheat=pool_size > 0)
-    api = ApiServer(lab.settings, port=free_port(host), host=host) if with_api else None
+    api = ApiServer(lab.settings, port=api_port or free_port(host), host=host) if with_api else None
     try:
         server.start(timeout=120)
         click.echo(f"dashboards of {lab.settings.root}" + (" (read-only)" if lab.settings.read_only else "")
                    + f": {server.url}")
         if api is not None:
             api.start(timeout=120)
-            click.echo(f"REST API: {api.url} (Jupyter token {api.token}); see docs/api.md")
-        click.echo(f"the pages act as user {server.settings.user!r}; log: {server.log}; press Ctrl-C to stop")
+            credentials = ("labkit tokens or a sign-in" if lab.settings.sign_in else f"Jupyter token {api.token}")
+            click.echo(f"REST API: {api.url} ({credentials}); see docs/api.md")
+        who = ("each page acts as its signed-in visitor (sign in at "
+               f"{server.base_url.removesuffix('voila/render/')}login)" if lab.settings.sign_in
+               else f"the pages act as user {server.settings.user!r}")
+        click.echo(f"{who}; log: {server.log}; press Ctrl-C to stop")
         server.wait()
     except KeyboardInterrupt:
         pass
@@ -577,6 +681,30 @@ def serve(ctx: click.Context, port: int, host: str, read_only: bool | None, with
         server.stop()
         if started:
             lab.stop_workers()
+
+
+@main.command("hub-service")
+@click.option("--workers/--no-workers", "with_workers", default=False,
+              help="Also start the lab's workers (stopped again when the hub stops the service).")
+@click.pass_context
+def hub_service(ctx: click.Context, with_workers: bool) -> None:
+    """Serve the lab as JupyterHub's `labkit` managed service: the REST API and the dashboards behind
+    the hub's sign-in, each request acting as its hub user (docs/jupyterhub.md). JupyterHub runs this
+    command (c.JupyterHub.services); it refuses to run anywhere else."""
+    from .hub import hub_environment, run_hub_service
+    _interruptible()
+    try:
+        hub_environment()
+    except RuntimeError as err:
+        raise click.ClickException(str(err)) from None
+    lab = Lab.open(ctx.obj["lab_dir"])
+    ctx.call_on_close(lab.close)
+    started = with_workers and not lab.workers.running()
+    if started:
+        _warn_sandbox(lab.sandbox_warning)
+    status = run_hub_service(lab.settings, start_workers=lab.start_workers if started else None,
+                             stop_workers=lab.stop_workers if started else None, echo=click.echo)
+    ctx.exit(status)
 
 
 if __name__ == "__main__":

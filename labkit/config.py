@@ -43,6 +43,15 @@ class Settings:
     user: str = ""  # who this lab acts for; default: $JUPYTERHUB_USER, then $USER
     default_visibility: str = "private"  # of new versions: "private" (owner and collaborators) or "public"
     read_only: bool = False
+    # Sign-in on the dashboards and the API (docs/permissions.md): visitors who are not signed in see
+    # the public lab read-only. Required to serve on anything but loopback, unless read_only.
+    sign_in: bool = False
+    session_days: float = 14.0  # a sign-in lasts this long
+    token_days: float = 90.0  # default lifetime of a new API token (0: no expiry)
+    # Per-user limits (labkit/access/quotas.py); the operator and admins are not limited.
+    user_versions_per_day: int = 500
+    user_storage_mb: int = 2048
+    user_active_runs: int = 1000
     isolate_workers: bool = False  # workers labkit starts get folders of their own, as on other machines
     # The run sandbox (docs/security.md). Limits apply to each run; the wall time is the smaller of the
     # protocol's time_limit and run_time_limit, the CPU time at most twice that.
@@ -90,8 +99,9 @@ class Settings:
 _CASTS = {"workers": int, "run_time_limit": float, "heartbeat_interval": float, "stale_after": float,
           "kernel_start_timeout": int, "run_cpu_seconds": int, "run_memory_mb": int, "run_processes": int,
           "run_file_mb": int, "run_folder_mb": int, "run_folder_files": int, "run_outputs_mb": int,
-          "sandbox_uid_base": int}
-_BOOLS = {"read_only", "isolate_workers", "trusted_single_user"}
+          "sandbox_uid_base": int, "session_days": float, "token_days": float,
+          "user_versions_per_day": int, "user_storage_mb": int, "user_active_runs": int}
+_BOOLS = {"read_only", "sign_in", "isolate_workers", "trusted_single_user"}
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
 
 
@@ -191,6 +201,13 @@ def _with_embedded_defaults(s: Settings) -> Settings:
                  "run_outputs_mb"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{name} must be a positive whole number")
+    for name in ("user_versions_per_day", "user_storage_mb", "user_active_runs"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{name} must be a positive whole number")
+    if not 0 < s.session_days <= 366:
+        raise ConfigError("session_days must be more than 0 and at most 366")
+    if not 0 <= s.token_days <= 3650:
+        raise ConfigError("token_days must be from 0 (tokens never expire) to 3650")
     if not 1000 <= s.sandbox_uid_base <= 2**31 - 100:
         raise ConfigError("sandbox_uid_base must be an unprivileged uid (1000 or more) with 64 free uids after it")
     return replace(s, storage_root=storage, database_url=database, broker_url=broker,

@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from . import access
+from .access import accounts, quotas
 from .config import CONFIG_FILE, Settings, load_settings
 from .errors import Forbidden, InvalidInput
 from .experiments import Experiments, PlannedExperiment, RunInfo
@@ -68,12 +69,14 @@ class Lab:
                                             "# workers, run_time_limit: see docs/configuration.md\n")
         return cls(load_settings(root, **overrides))
 
-    def as_user(self, user: str) -> "Lab":
+    def as_user(self, user: str, *, operator: bool = False) -> "Lab":
         """The same lab seen and used by ``user`` (a web request's identity, say): it shares this
-        lab's database, store and queue, and everything it does is done, and checked, as ``user``."""
+        lab's database, store and queue, and everything it does is done, and checked, as ``user``.
+        ``operator``: the request holds the server's own secret (the Jupyter token of a server that
+        has no sign-in), which is as good as holding the lab folder."""
         view = copy.copy(self)
         view.settings = replace(self.settings, user=access.check_user_name(user))
-        view.is_operator = False
+        view.is_operator = operator and self.is_operator
         view.experiments = Experiments(view.settings, self.db, self.store, self.celery)
         return view
 
@@ -95,6 +98,7 @@ class Lab:
     def _save(self, kind: str, source: str | os.PathLike | dict[str, bytes], name: str | None,
               message: str, parent: str | None, tag: str | None, protocol: str | None = None,
               visibility: str | None = None) -> SaveResult:
+        self._require_may_change()
         if isinstance(source, dict):
             files, main = source, None
             if not name:
@@ -105,6 +109,11 @@ class Lab:
                 raise InvalidInput(f"{path} is not a file")
             files, main = {path.name: path.read_bytes()}, path.name
             name = name or path.stem
+        if kind == "protocol" and not self.is_operator:
+            access.require_protocol_author(self._viewer())
+        if self._limited():
+            with self.db.session() as s:
+                quotas.check_new_version(s, self.settings, self.user, sum(len(data) for data in files.values()))
         if tag:
             self.store.check_tag(kind, name, tag, user=self.user)  # refuse a bad tag before saving anything
         version = self.store.save(kind, name, files, author=self.user, message=message,
@@ -144,6 +153,7 @@ class Lab:
         return self.store.version(kind, name, ref, user=self.user)
 
     def tag(self, kind: str, name: str, ref: Ref, tag: str) -> VersionInfo:
+        self._require_may_change()
         return self.store.tag(kind, name, ref, tag, user=self.user)
 
     def files(self, kind: str, name: str, ref: Ref = LATEST) -> list[str]:
@@ -168,14 +178,17 @@ class Lab:
     # -- users, sharing and visibility (rules: labkit/access/policy.py) --------------------------
     def set_visibility(self, kind: str, name: str, ref: Ref, visibility: str) -> VersionInfo:
         """Make one version private or public (its owner), or moderated (a moderator only)."""
+        self._require_may_change()
         return self.store.set_visibility(kind, name, ref, visibility, user=self.user)
 
     def share(self, kind: str, name: str, user: str) -> list[str]:
         """Let ``user`` read every version of an entity, add versions and tag (the owner only);
         returns its collaborators."""
+        self._require_may_change()
         return self.store.share(kind, name, user, user=self.user)
 
     def unshare(self, kind: str, name: str, user: str) -> list[str]:
+        self._require_may_change()
         return self.store.unshare(kind, name, user, user=self.user)
 
     def may_edit(self, kind: str, name: str) -> bool:
@@ -186,39 +199,207 @@ class Lab:
         """(owner, collaborators) of an entity."""
         return self.store.collaborators(kind, name, user=self.user)
 
-    def _require_admin(self, action: str) -> None:
-        """Managing users is for the lab's operator (who opened its folder) or a moderator."""
-        if self.is_operator:
-            return
+    # -- accounts (docs/permissions.md) ----------------------------------------------------------
+    def _viewer(self) -> access.Viewer:
         with self.db.session() as s:
-            if not access.viewer(s, self.user).moderator:
-                raise Forbidden(f"only a moderator may {action}; {self.user} is not one")
+            return access.viewer(s, self.user)
 
-    def add_user(self, name: str, *, moderator: bool = False) -> str:
-        """Add a user (or change whether an existing one is a moderator); returns the name."""
-        self._require_admin("add users or name moderators")
+    def _limited(self) -> bool:
+        """Per-user limits (access/quotas.py) apply to everyone but the operator and admins."""
+        return not self.is_operator and not self._viewer().admin
+
+    def _check_run_quota(self, count: int) -> None:
+        if self._limited():
+            with self.db.session() as s:
+                quotas.check_new_runs(s, self.settings, self.user, count)
+
+    @property
+    def may_change(self) -> bool:
+        """May this lab's user change anything (not the public visitor, not a read-only site)?"""
+        return not self.settings.read_only and self.user != access.PUBLIC_VISITOR
+
+    @property
+    def may_add_protocols(self) -> bool:
+        """Protocols are code: adding one needs the protocol-author role (or admin, or the operator)."""
+        if not self.may_change:
+            return False
+        viewer = self._viewer()
+        return self.is_operator or viewer.protocol_author or viewer.admin
+
+    @property
+    def may_manage_users(self) -> bool:
+        """Is this lab acting for its operator or an admin (who see the users page)?"""
+        return not self.settings.read_only and (self.is_operator or self._viewer().admin)
+
+    def _require_may_change(self) -> None:
+        """A visitor who is not signed in, a disabled user, and anyone on a read-only site only read."""
+        if self.settings.read_only:
+            raise Forbidden("this lab is served read-only: nothing can be changed here")
+        if self.user == access.PUBLIC_VISITOR:
+            raise Forbidden("visitors who are not signed in can only read: sign in to change anything")
+        if self.user_disabled(self.user):
+            raise Forbidden(f"the account {self.user!r} is disabled; ask the lab's admin")
+
+    def user_disabled(self, name: str) -> bool:
+        """Is ``name`` a disabled account? (An identity from elsewhere, such as JupyterHub's, is checked
+        against it: the hub knows nothing of labkit's accounts.)"""
         with self.db.session() as s:
-            access.get_or_create_user(s, name).is_moderator = moderator
+            return accounts.is_disabled(s, name)
+
+    def _require_admin(self, action: str) -> None:
+        """Managing accounts is for the lab's operator (who opened its folder) or an admin."""
+        self._require_may_change()
+        if not self.is_operator and not self._viewer().admin:
+            raise Forbidden(f"only an admin may {action}; {self.user} is not one")
+
+    def add_user(self, name: str, *, moderator: bool = False, roles: Iterable[str] = (),
+                 password: str | None = None) -> str:
+        """Add a user (or change whether an existing one is a moderator), granting ``roles``
+        ("admin", "moderator", "protocol-author") and setting a password to sign in with; returns the name."""
+        self._require_admin("add users or grant roles")
+        granted = {role: True for role in roles}
+        if password is not None:
+            access.check_password(password)  # refuse a bad password before the user exists
+        with self.db.session() as s:
+            access.get_or_create_user(s, name).is_moderator = moderator or granted.pop(access.MODERATOR, False)
+            s.flush()
+            if granted:
+                accounts.set_roles(s, name, granted)
+            if password is not None:
+                accounts.set_password(s, name, password)
         return name
 
     def users(self) -> list[tuple[str, bool]]:
         """(name, is moderator) of every user."""
+        return [(a.name, access.MODERATOR in a.roles) for a in self.accounts()]
+
+    def accounts(self) -> list[access.Account]:
+        """Every user with their roles, whether they have a password and whether they are disabled."""
         self._require_admin("list users")
         with self.db.session() as s:
-            return [(n, bool(m)) for n, m in
-                    s.execute(select(orm.User.name, orm.User.is_moderator).order_by(orm.User.name))]
+            return accounts.accounts(s)
 
-    def create_token(self, user: str | None = None) -> str:
-        """A new API token for ``user`` (default: this lab's user); shown once, only its hash is kept.
-        Users may create their own tokens; tokens for others need the operator or a moderator."""
+    def account(self, name: str | None = None) -> access.Account:
+        """One user's account (default: this lab's user; others need an admin)."""
+        name = name or self.user
+        if name != self.user:
+            self._require_admin(f"see the account of {name}")
+        with self.db.session() as s:
+            return accounts.account(access.existing_user(s, name))
+
+    def set_role(self, name: str, role: str, granted: bool = True) -> access.Account:
+        """Grant or withdraw one role (admin, moderator, protocol-author)."""
+        self._require_admin("grant or withdraw roles")
+        with self.db.session() as s:
+            return accounts.set_roles(s, name, {role: granted})
+
+    def update_account(self, name: str, *, roles: dict[str, bool] | None = None, disabled: bool | None = None,
+                       create: bool = False) -> access.Account:
+        """Grant (True) or withdraw (False) roles and enable or disable ``name`` in one transaction: all of
+        it or nothing (a web form's one request). ``create``: add the user first if they are new."""
+        self._require_admin("change accounts")
+        with self.db.session() as s:
+            if create:
+                access.get_or_create_user(s, name)
+                s.flush()
+            return accounts.update_account(s, name, roles or {}, disabled)
+
+    def set_password(self, password: str, *, user: str | None = None, current: str | None = None) -> None:
+        """Set a password: one's own needs the current one (if there is one); anyone else's needs an
+        admin. Every session of the user ends."""
+        self._require_may_change()
+        user = user or self.user
+        if user != self.user or self.is_operator:
+            self._require_admin(f"set the password of {user}")
+        else:
+            with self.db.session() as s:
+                if access.existing_user(s, user).password_hash is not None:
+                    accounts.verify_password(s, user, current or "")
+        with self.db.session() as s:
+            accounts.set_password(s, user, password)
+
+    def reset_password(self, user: str) -> str:
+        """A new random password for ``user``, to be handed over once (an admin's job)."""
+        self._require_admin(f"reset the password of {user}")
+        with self.db.session() as s:
+            return accounts.reset_password(s, user)
+
+    def disable_user(self, name: str, disabled: bool = True) -> access.Account:
+        """A disabled user cannot sign in; their tokens and sessions stop working at once."""
+        self._require_admin(f"{'disable' if disabled else 'enable'} {name}")
+        with self.db.session() as s:
+            return accounts.set_disabled(s, name, disabled)
+
+    def delete_user(self, name: str) -> None:
+        """Delete an account that owns nothing (disable one that does)."""
+        self._require_admin(f"delete {name}")
+        with self.db.session() as s:
+            accounts.delete_user(s, name)
+
+    def owned(self) -> list[tuple[str, str]]:
+        """(kind, name) of every entity this lab's user owns: their account page."""
+        with self.db.session() as s:
+            return accounts.owned_entities(s, self.user)
+
+    # -- signing in ------------------------------------------------------------------------------
+    def sign_in(self, name: str, password: str) -> str:
+        """Check ``name``'s password and start a session; returns the secret the browser's cookie holds.
+        Raises access.SignInFailed (a Forbidden) with the same message whatever was wrong."""
+        with self.db.session() as s:
+            return accounts.start_session(s, accounts.verify_password(s, name, password),
+                                          self.settings.session_days)
+
+    def session_user(self, secret: str | None) -> str | None:
+        """Who a session cookie belongs to, or None (unknown, expired, signed out, user disabled)."""
+        with self.db.session() as s:
+            return accounts.user_for_session(s, secret)
+
+    def sign_out(self, secret: str | None) -> None:
+        with self.db.session() as s:
+            accounts.end_session(s, secret)
+
+    # -- API tokens ------------------------------------------------------------------------------
+    def create_token(self, user: str | None = None, *, name: str | None = None,
+                     days: float | None | str = "default") -> str:
+        """A new API token for ``user`` (default: this lab's user), called ``name`` and expiring after
+        ``days`` (default: the lab's ``token_days``; None: never). Shown once, only its hash is kept.
+        Users create their own tokens; tokens for others need the operator or an admin."""
+        return self.issue_token(user, name=name, days=days)[0]
+
+    def issue_token(self, user: str | None = None, *, name: str | None = None,
+                    days: float | None | str = "default") -> tuple[str, access.TokenInfo]:
+        """``create_token``, also answering the new token's record (its name and expiry)."""
+        self._require_may_change()
         user = user or self.user
         if user != self.user:
             self._require_admin(f"create a token for {user}")
+        lifetime = (self.settings.token_days or None) if days == "default" else days
         with self.db.session() as s:
-            return access.create_token(s, user)
+            taken = {t.name for t in access.tokens(s, user)}
+            name = name or next(f"token-{i}" for i in range(1, len(taken) + 2) if f"token-{i}" not in taken)
+            token = access.create_token(s, user, name, lifetime)  # type: ignore[arg-type]
+            return token, next(t for t in access.tokens(s, user) if t.name == name)
+
+    def tokens(self, user: str | None = None) -> list[access.TokenInfo]:
+        """The tokens of ``user`` (default: this lab's user): names and dates, never the tokens."""
+        user = user or self.user
+        if user != self.user:
+            self._require_admin(f"list the tokens of {user}")
+        with self.db.session() as s:
+            return access.tokens(s, user)
+
+    def revoke_token(self, name: str, user: str | None = None) -> None:
+        """Revoke one token by its name; the user's other tokens keep working."""
+        self._require_may_change()
+        user = user or self.user
+        if user != self.user:
+            self._require_admin(f"revoke the tokens of {user}")
+        with self.db.session() as s:
+            access.revoke_token(s, user, name)
 
     def revoke_tokens(self, user: str | None = None) -> int:
         """Revoke every token of ``user`` (default: this lab's user); returns how many."""
+        self._require_may_change()
         user = user or self.user
         if user != self.user:
             self._require_admin(f"revoke the tokens of {user}")
@@ -240,6 +421,8 @@ class Lab:
     def run(self, model: str, protocol: str, parameters: dict[str, Any] | None = None, *,
             model_version: Ref = LATEST, protocol_version: Ref = LATEST, queue: str | None = None) -> RunInfo:
         """Queue one protocol version on one model version."""
+        self._require_may_change()
+        self._check_run_quota(1)
         return self.experiments.submit(self.version("model", model, model_version),
                                        self.version("protocol", protocol, protocol_version),
                                        parameters, queue=queue)
@@ -253,6 +436,7 @@ class Lab:
         (or was found inapplicable) gets that run back instead of a new one. ``rerun`` queues
         every pair again; failed and cancelled runs are always queued again.
         """
+        self._require_may_change()
         models = list(models or self.names("model"))
         runs = []
         for protocol in (protocols or self.names("protocol")):
@@ -277,6 +461,8 @@ class Lab:
         return None
 
     def run_planned(self, saved: SaveResult) -> list[RunInfo]:
+        self._require_may_change()
+        self._check_run_quota(len(saved.planned))
         return [self.experiments.submit(p.model, p.protocol) for p in saved.planned]
 
     def status(self, run_id: str) -> RunInfo:
@@ -291,6 +477,7 @@ class Lab:
         return self.experiments.count(**filters)
 
     def cancel(self, run_id: str) -> RunInfo:
+        self._require_may_change()
         return self.experiments.cancel(run_id)
 
     def wait(self, runs: Iterable[str | RunInfo], *, timeout: float | None = None,

@@ -25,3 +25,8 @@ extras=""
 python3 -m pip install --quiet --disable-pip-version-check -e ".${extras}"
 # The oxmeta ontology ships in chaste-codegen; its own dependencies are not needed (nor importable).
 python3 -m pip install --quiet --disable-pip-version-check --no-deps "chaste-codegen==0.10.6"
+# JupyterHub's proxy, for the hub service tests (tests/hub): an npm package, installed once.
+if [ "${1:-}" = "--test" ] && ! command -v configurable-http-proxy >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO npm install --global --silent configurable-http-proxy
+fi

@@ -67,3 +67,25 @@ def test_an_upgrade_that_fails_half_way_changes_nothing(tmp_path: Path) -> None:
     db.upgrade()  # once the obstacle is gone, the upgrade goes through
     with db.engine.connect() as connection:
         assert {"blobs", "version_files"} <= set(inspect(connection).get_table_names())
+
+
+def test_tokens_made_before_accounts_existed_keep_working_under_a_name(tmp_path: Path) -> None:
+    """Migration 0004 names the existing tokens ``token-<id>`` without expiry; no user gets a role."""
+    import labkit
+    from labkit.access.users import hash_token
+    lab_root = tmp_path / "lab"
+    lab_root.mkdir()
+    db = Database(f"sqlite:///{lab_root / 'labkit.sqlite'}")
+    with db.engine.begin() as connection:
+        config = alembic_config(str(db.engine.url))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0003")
+        connection.execute(text("INSERT INTO users (id, name, created_at, is_moderator) VALUES (7, 'old', '2026-01-01', 1)"))
+        connection.execute(text("INSERT INTO api_tokens (id, user_id, token_hash, created_at) "
+                                f"VALUES (3, 7, '{hash_token('lk_old-token')}', '2026-01-01')"))
+    db.dispose()
+    with labkit.Lab.open(lab_root) as lab:  # opening upgrades
+        assert lab.user_for_token("lk_old-token") == "old"
+        assert [(t.name, t.expires_at) for t in lab.tokens("old")] == [("token-3", None)]
+        account = lab.account("old")
+        assert account.roles == ("moderator",) and not account.has_password and not account.disabled

@@ -4,10 +4,11 @@ Two ways in, checked in this order:
 
 1. ``Authorization: token <labkit token>`` (or ``Bearer``) that is not the Jupyter server's own
    token: the library resolves it to its user (``Lab.user_for_token``).
-2. Jupyter's identity (``current_user``): under JupyterHub, or any identity provider that knows
+2. Jupyter's identity (``current_user``): with sign-in (``signin.LabkitIdentityProvider``: a
+   session cookie, or the public visitor), under JupyterHub, or any identity provider that knows
    users, its username. Jupyter server's own token and password providers know no users (one
-   shared secret), so whoever holds it is the server's owner: ``LabkitAPI.owner`` (by default the
-   lab's ``user`` setting).
+   shared secret), so whoever holds it is the server's owner and operates the lab:
+   ``LabkitAPI.owner`` (by default the lab's ``user`` setting).
 
 Anything else is refused with 401.
 """
@@ -34,6 +35,7 @@ class Unauthenticated(Exception):
 class Identity:
     user: str
     via: str  # "labkit-token" or "jupyter"
+    operator: bool = False  # holds the server's shared secret: as good as the lab folder
 
 
 def header_token(authorization: str | None) -> str | None:
@@ -52,7 +54,7 @@ def from_labkit_token(lab: Lab, token: str) -> Identity:
 def from_jupyter(provider: Any, user: Any, owner: str) -> Identity:
     """The Jupyter user's name; the lab owner's for a server guarded by one shared secret."""
     if type(provider) in _SHARED_SECRET_PROVIDERS:
-        return Identity(owner, "jupyter")
+        return Identity(owner, "jupyter", operator=True)
     return Identity(user.username, "jupyter")
 
 

@@ -3,9 +3,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import bodies
 from .handlers import access, entities, meta, predictions, runs
 from .handlers.base import NotFoundHandler
 from .serialize import API_PREFIX
+
+
+class StreamedNotFound(bodies.NoBody, NotFoundHandler):
+    """The catch-all 404, receiving a body sent to an unknown address like every endpoint does
+    (bounded and dropped), rather than letting Tornado hold all of it first."""
+
 
 KINDS = r"(models|protocols|datasets)"
 NAME = r"([^/]+)"
@@ -35,6 +42,7 @@ ROUTES: list[tuple[str, type]] = [
     (r"/users", access.UsersHandler),
     (f"/users/{NAME}", access.UserHandler),
     (f"/users/{NAME}/tokens", access.TokensHandler),
+    (f"/users/{NAME}/tokens/{NAME}", access.TokenHandler),
     (r"/runs", runs.RunsHandler),
     (r"/matrix", runs.MatrixHandler),
     (f"/runs/{RUN}", runs.RunHandler),
@@ -48,7 +56,7 @@ ROUTES: list[tuple[str, type]] = [
     (f"/runs/{RUN}/plots", predictions.PlotsHandler),
     (f"/runs/{RUN}/plots/([^/]+)", predictions.PlotHandler),
     (f"/runs/{RUN}/log", predictions.LogHandler),
-    (r"(?:/.*)?", NotFoundHandler),  # last: a JSON 404 for anything else under the prefix
+    (r"(?:/.*)?", StreamedNotFound),  # last: a JSON 404 for anything else under the prefix
 ]
 
 

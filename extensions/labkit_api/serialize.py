@@ -14,6 +14,7 @@ from urllib.parse import quote
 import numpy as np
 
 from labkit import RunInfo
+from labkit.access import Account, TokenInfo
 from labkit.lab import SaveResult
 from labkit.protocols import Compatibility, Interface
 from labkit.results import OutputData
@@ -104,3 +105,16 @@ def output_meta(run_id: str, output: OutputData) -> dict[str, Any]:
 
 def output_values(run_id: str, output: OutputData) -> dict[str, Any]:
     return {**output_meta(run_id, output), "values": plain(output.values.tolist())}
+
+
+def account(value: Account) -> dict[str, Any]:
+    """A user as an admin sees them; ``moderator`` repeats one of ``roles`` for older clients."""
+    return {"name": value.name, "roles": list(value.roles), "moderator": "moderator" in value.roles,
+            "disabled": value.disabled, "has_password": value.has_password,
+            "created_at": timestamp(value.created_at)}
+
+
+def token(info: TokenInfo) -> dict[str, Any]:
+    """A token's name and dates: never the token, which only its creation answer shows."""
+    return {"name": info.name, "created_at": timestamp(info.created_at), "expires_at": timestamp(info.expires_at),
+            "last_used_at": timestamp(info.last_used_at), "expired": info.expired}

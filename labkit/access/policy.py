@@ -39,13 +39,26 @@ class Viewer:
     name: str
     id: int | None
     moderator: bool = False
+    admin: bool = False
+    protocol_author: bool = False
 
 
 def viewer(session: Session, name: str) -> Viewer:
-    """Load ``name``'s identity and moderator flag (read fresh for every operation, so a change of
-    role takes effect at once)."""
-    row = session.execute(select(orm.User.id, orm.User.is_moderator).where(orm.User.name == name)).first()
-    return Viewer(name, row.id, bool(row.is_moderator)) if row else Viewer(name, None)
+    """Load ``name``'s identity and roles (read fresh for every operation, so a change of role takes
+    effect at once). A disabled user is seen as a stranger: no roles, nothing owned."""
+    row = session.execute(select(orm.User.id, orm.User.is_moderator, orm.User.is_admin,
+                                 orm.User.is_protocol_author, orm.User.disabled)
+                          .where(orm.User.name == name)).first()
+    if row is None or row.disabled:
+        return Viewer(name, None)
+    return Viewer(name, row.id, bool(row.is_moderator), bool(row.is_admin), bool(row.is_protocol_author))
+
+
+def require_protocol_author(viewer: Viewer) -> None:
+    """Protocols are code that every compatible model meets: adding one is a role an admin grants."""
+    if not (viewer.protocol_author or viewer.admin):
+        raise Forbidden(f"{viewer.name} may not add protocols: that needs the protocol-author role, which "
+                        f"the lab's admin grants (`labkit user role {viewer.name} protocol-author`)")
 
 
 # -- errors that must look the same for hidden and missing things ---------------------------------

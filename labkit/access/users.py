@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -21,6 +23,27 @@ TOKEN_PREFIX = "lk_"
 #: and moderated versions (Voilà gives every visitor the same kernel identity).
 PUBLIC_VISITOR = "guest"
 _USER_NAME = re.compile(r"[^\s/\x00-\x1f\x7f-\x9f]{1,200}")  # no spaces, '/' or control characters
+_TOKEN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+MAX_TOKEN_DAYS = 3650.0
+_TOUCH_EVERY = timedelta(minutes=5)  # how stale a token's "last used" may get: not a write per request
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """A token as its owner sees it: never the token itself, which is shown once when created."""
+
+    name: str
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+
+    @property
+    def expired(self) -> bool:
+        return self.expires_at is not None and _aware(self.expires_at) <= datetime.now(timezone.utc)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 class InvalidToken(Forbidden):
@@ -35,7 +58,11 @@ def check_user_name(name: str) -> str:
 
 
 def get_or_create_user(session: Session, name: str) -> orm.User:
-    """The user row of ``name``, created on first use (saving, being shared with, ...)."""
+    """The user row of ``name``, created on first use (saving, being shared with, ...). The public
+    visitor never gets one: whoever is not signed in owns nothing and only reads."""
+    if name == PUBLIC_VISITOR:
+        raise Forbidden(f"{PUBLIC_VISITOR!r} is the name of visitors who are not signed in: it cannot own, "
+                        "share or be shared anything; sign in (or choose another user name)")
     user = session.scalar(select(orm.User).where(orm.User.name == check_user_name(name)))
     if user is None:
         user = orm.User(name=name)
@@ -55,25 +82,70 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, name: str) -> str:
-    """A new token for user ``name``; the caller shows it once, it cannot be read back."""
+def check_token_name(name: str) -> str:
+    if not isinstance(name, str) or not _TOKEN_NAME.fullmatch(name):
+        raise InvalidInput(f"{name!r} is not a token name: use up to 100 letters, digits, '.', '_' or '-', "
+                           "starting with a letter or digit (say what the token is for: 'laptop', 'ci')")
+    return name
+
+
+def create_token(session: Session, name: str, token_name: str, days: float | None) -> str:
+    """A new token for user ``name``, called ``token_name`` (unique among theirs), expiring after
+    ``days`` (None: never). The caller shows it once; it cannot be read back."""
     user = existing_user(session, name)
+    check_token_name(token_name)
+    if days is not None and not (isinstance(days, (int, float)) and 0 < days <= MAX_TOKEN_DAYS):
+        raise InvalidInput(f"a token's lifetime must be more than 0 and at most {MAX_TOKEN_DAYS:g} days")
+    taken = session.scalar(select(orm.ApiToken.id).where(orm.ApiToken.user_id == user.id,
+                                                         orm.ApiToken.name == token_name))
+    if taken is not None:
+        raise InvalidInput(f"{name} already has a token called {token_name!r}; revoke it first "
+                           f"(`labkit token revoke {name} {token_name}`) or choose another name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(orm.ApiToken(user_id=user.id, token_hash=hash_token(token)))
+    expires = datetime.now(timezone.utc) + timedelta(days=days) if days is not None else None
+    session.add(orm.ApiToken(user_id=user.id, token_hash=hash_token(token), name=token_name, expires_at=expires))
     session.flush()
     return token
 
 
+def tokens(session: Session, name: str) -> list[TokenInfo]:
+    user = existing_user(session, name)
+    return [TokenInfo(t.name, _aware(t.created_at), t.expires_at and _aware(t.expires_at),
+                      t.last_used_at and _aware(t.last_used_at))
+            for t in session.scalars(select(orm.ApiToken).where(orm.ApiToken.user_id == user.id)
+                                     .order_by(orm.ApiToken.created_at, orm.ApiToken.id))]
+
+
 def user_for_token(session: Session, token: str) -> str:
-    """The name of the user a token belongs to, or InvalidToken."""
-    if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX):
+    """The name of the user a token belongs to, or InvalidToken (unknown, revoked, expired, or its
+    user disabled)."""
+    if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         raise InvalidToken("that is not a labkit token (they start with 'lk_'); create one with "
-                           "`labkit token create NAME`")
-    name = session.scalar(select(orm.User.name).join(orm.ApiToken, orm.ApiToken.user_id == orm.User.id)
-                          .where(orm.ApiToken.token_hash == hash_token(token)))
-    if name is None:
-        raise InvalidToken("unknown or revoked token; create a new one with `labkit token create NAME`")
-    return name
+                           "`labkit token create USER`")
+    row = session.execute(select(orm.ApiToken, orm.User.name, orm.User.disabled)
+                          .join(orm.User, orm.ApiToken.user_id == orm.User.id)
+                          .where(orm.ApiToken.token_hash == hash_token(token))).first()
+    if row is None:
+        raise InvalidToken("unknown or revoked token; create a new one with `labkit token create USER`")
+    record, user, disabled = row
+    now = datetime.now(timezone.utc)
+    if record.expires_at is not None and _aware(record.expires_at) <= now:
+        raise InvalidToken(f"token {record.name!r} expired on {_aware(record.expires_at):%Y-%m-%d}; create a "
+                           "new one with `labkit token create USER`")
+    if disabled:
+        raise InvalidToken(f"the account {user!r} is disabled; ask the lab's admin")
+    if record.last_used_at is None or now - _aware(record.last_used_at) > _TOUCH_EVERY:
+        record.last_used_at = now
+    return user
+
+
+def revoke_token(session: Session, name: str, token_name: str) -> None:
+    """Revoke one of ``name``'s tokens; the others keep working."""
+    user = existing_user(session, name)
+    gone = session.execute(delete(orm.ApiToken).where(orm.ApiToken.user_id == user.id,
+                                                      orm.ApiToken.name == token_name)).rowcount
+    if not gone:
+        raise NotFound(f"{name} has no token called {token_name!r}; `labkit token list {name}` shows them")
 
 
 def revoke_tokens(session: Session, name: str) -> int:

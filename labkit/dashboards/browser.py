@@ -101,7 +101,7 @@ class EntityView:
         self.tabs = w.Tab(children=[w.VBox([self.details]), files_box, w.VBox([self.versions_table])],
                           titles=[details_title, "Files", "Versions"])
         children: list[w.Widget] = [self.title]
-        if on_new_version is not None and not lab.settings.read_only and lab.may_edit(kind, name):
+        if on_new_version is not None and lab.may_change and lab.may_edit(kind, name):
             self.new_version_button = w.Button(description="Upload a new version", icon="upload",
                                                layout=w.Layout(width="200px"))
             self.new_version_button.on_click(lambda _: on_new_version(kind, name, latest.commit))
@@ -189,8 +189,11 @@ class UploadForm:
 
     def __init__(self, lab: Lab, on_saved: Callable[[VersionInfo], None] | None = None) -> None:
         self.lab, self.on_saved = lab, on_saved
-        self.kind = w.Dropdown(options=[("model (.cellml)", "model"), ("protocol (.ipynb)", "protocol"),
-                                        ("dataset (.csv)", "dataset")], value="model", description="kind")
+        kinds = [("model (.cellml)", "model"), ("protocol (.ipynb)", "protocol"), ("dataset (.csv)", "dataset")]
+        if not lab.may_add_protocols:  # protocols are code: a role the lab's admin grants
+            kinds.remove(("protocol (.ipynb)", "protocol"))
+        self.kind = w.Dropdown(options=kinds, value="model", description="kind")
+        self.kind.add_class("lk-upload-kind")
         self.upload = w.FileUpload(accept=ACCEPT["model"], multiple=False, description="Choose file")
         self.name = w.Text(description="name", placeholder="default: the file name")
         self.message_text = w.Text(description="message", placeholder="what changed")
@@ -235,8 +238,9 @@ class UploadForm:
         return {f["name"]: bytes(f["content"]) for f in self.upload.value}
 
     def save(self) -> VersionInfo:
-        if self.lab.settings.read_only:
-            raise InvalidInput("this lab is read-only: uploads are switched off")
+        if not self.lab.may_change:
+            raise InvalidInput("this lab is read-only here: sign in to upload" if not self.lab.settings.read_only
+                               else "this lab is read-only: uploads are switched off")
         files = self.files()
         if not files:
             raise InvalidInput("choose a file to upload first")
@@ -295,7 +299,7 @@ class BrowserPage:
         self.view: EntityView | None = None
         self.upload: UploadForm | None = None
         right: list[w.Widget] = []
-        if not lab.settings.read_only:
+        if lab.may_change:
             self.upload = UploadForm(lab, on_saved=self._saved)
             self.upload_panel = w.Accordion(children=[self.upload.widget], titles=["Upload a new entity or version"])
             self.upload_panel.selected_index = None

@@ -27,6 +27,8 @@ PAGES: dict[str, tuple[str, str]] = {
     "matrix": ("matrix.ipynb", "Experiment matrix"),
     "prediction": ("prediction.ipynb", "Prediction"),
     "compare": ("compare.ipynb", "Compare"),
+    "account": ("account.ipynb", "Account"),
+    "admin": ("admin.ipynb", "Users"),
 }
 NAV_PAGES = ("home", "browse", "matrix", "compare")
 
@@ -53,6 +55,8 @@ CSS = """
 .lk-page .lk-nav a.lk-current { color: #ffffff; font-weight: 600; border-bottom: 2px solid #ffffff; }
 .lk-nav .lk-brand { font-weight: 700; font-size: 16px; color: #ffffff; margin-right: 12px; }
 .lk-nav .lk-ro { margin-left: auto; font-size: 12px; color: #ffcc80; }
+.lk-nav .lk-who { margin-left: auto; font-size: 13px; color: #eceff1; }
+.lk-nav .lk-ro + .lk-who { margin-left: 12px; }
 .lk-page a { color: #0b5394; text-decoration: none; }
 .lk-page a:hover { text-decoration: underline; }
 .lk-h1 { font-size: 22px; font-weight: 600; margin: 4px 0 8px 0; }
@@ -164,6 +168,56 @@ def query_params() -> dict[str, str]:
     return {k: v[-1] for k, v in parse_qs(query, keep_blank_values=False).items()}
 
 
+def session_secret(cookie_header: str | None = None) -> str | None:
+    """The sign-in session in the visitor's cookies (Voilà puts the request's ``Cookie`` header into the
+    page kernel's ``HTTP_COOKIE`` when the site has sign-in; see serve.voila_command)."""
+    from http.cookies import CookieError, SimpleCookie
+
+    from ..access import SESSION_COOKIE
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(os.environ.get("HTTP_COOKIE", "") if cookie_header is None else cookie_header)
+    except CookieError:
+        return None
+    return jar[SESSION_COOKIE].value if SESSION_COOKIE in jar else None
+
+
+_verified_visitor: str | None = None
+
+
+def set_verified_visitor(name: str) -> None:
+    """Name the visitor a server has already authenticated (JupyterHub: a Voilà prelaunch hook adds a
+    first cell calling this with the hub user's name before the page's own cells run). Visitors cannot
+    run code in a page kernel (Voilà passes widget messages only), so only the server can call it."""
+    global _verified_visitor
+    from ..access import check_user_name
+    _verified_visitor = check_user_name(name)
+
+
+def visitor(lab: Lab) -> Lab:
+    """The lab as this page's visitor may use it: the visitor a server named (``set_verified_visitor``);
+    with sign-in, whoever the session in their cookie belongs to (the lab checks it: a cookie is a claim,
+    not an identity), else the public visitor, who only reads; without sign-in, the user the site was
+    started for."""
+    from ..access import PUBLIC_VISITOR
+    if _verified_visitor is not None:
+        return lab.as_user(PUBLIC_VISITOR if lab.user_disabled(_verified_visitor) else _verified_visitor)
+    if not lab.settings.sign_in:
+        return lab
+    return lab.as_user(lab.session_user(session_secret()) or PUBLIC_VISITOR)
+
+
+def site_url(path: str) -> str:
+    """An address on the dashboards' server outside the rendered pages (``login``, ``logout``)."""
+    return os.environ.get("VOILA_BASE_URL", "/") + path
+
+
+def here() -> str:
+    """This page's path and query, to come back to after signing in or out."""
+    query = os.environ.get("QUERY_STRING", "")
+    return os.environ.get("SCRIPT_NAME", site_url("")) + (f"?{query}" if query else "")
+
+
 def open_lab(path: str | os.PathLike | None = None) -> Lab:
     """The lab a dashboard shows: ``path`` or ``$LABKIT_LAB`` (set by ``labkit serve``)."""
     root = path or os.environ.get("LABKIT_LAB")
@@ -260,8 +314,32 @@ def header(current: str, lab: Lab, title: str) -> w.HTML:
         css = ' class="lk-current"' if page == current else ""
         links.append(f'<a{css} href="{esc(page_url(page))}" target="_self">{esc(PAGES[page][1])}</a>')
     ro = '<span class="lk-ro">read-only</span>' if lab.settings.read_only else ""
-    return w.HTML(CSS + f'<div class="lk-nav"><span class="lk-brand">labkit</span>{"".join(links)}{ro}</div>'
-                  f'<div class="lk-h1">{esc(title)}</div>')
+    return w.HTML(CSS + f'<div class="lk-nav"><span class="lk-brand">labkit</span>{"".join(links)}{ro}'
+                  f'{who(current, lab)}</div><div class="lk-h1">{esc(title)}</div>')
+
+
+def who(current: str, lab: Lab) -> str:
+    """The navigation bar's right end: who the page acts as, their account (and the users page for an
+    admin), and signing in or out where the site has sign-in."""
+    from urllib.parse import quote
+
+    from ..access import PUBLIC_VISITOR
+    back = quote(here(), safe="/")
+    if lab.settings.sign_in and lab.user == PUBLIC_VISITOR:
+        return (f'<span class="lk-who">not signed in · <a id="lk-sign-in" href="{esc(site_url("login"))}?next={esc(back)}"'
+                ' target="_self">Sign in</a></span>')
+    if lab.settings.read_only:
+        return ""
+    parts = [f'<span class="lk-user">{esc(lab.user)}</span>']
+    for page in ("account", "admin"):
+        if page == "admin" and not lab.may_manage_users:
+            continue
+        css = ' class="lk-current"' if page == current else ""
+        parts.append(f'<a{css} href="{esc(page_url(page))}" target="_self">{esc(PAGES[page][1])}</a>')
+    if lab.settings.sign_in:
+        parts.append(f'<a id="lk-sign-out" href="{esc(site_url("logout"))}?next={esc(back)}" target="_self">Sign out</a>')
+    return f'<span class="lk-who">{" · ".join(parts)}</span>'
+
 
 
 def page_box(children: Sequence[w.Widget]) -> w.VBox:

@@ -48,7 +48,7 @@ class MatrixPage:
         self.lab = lab
         self.rows_per_page, self.columns_per_page = rows_per_page, columns_per_page
         self.poll_seconds = poll_seconds
-        self.read_only = lab.settings.read_only
+        self.read_only = not lab.may_change
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

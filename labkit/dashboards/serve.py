@@ -35,10 +35,27 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
+SIGN_IN_PROVIDER = "labkit_api.signin.LabkitIdentityProvider"
+SIGN_IN_AUTHORIZER = "labkit_api.signin.LabkitAuthorizer"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def check_host(host: str, settings: Settings) -> None:
+    """Refuse to serve a read-write lab without sign-in beyond this machine: every visitor would act
+    as the lab's operator (docs/deploy.md says how to serve a public site)."""
+    if host not in LOOPBACK and not host.startswith("127.") and not settings.sign_in and not settings.read_only:
+        raise PermissionError(
+            f"refusing to serve on {host}: without sign-in every visitor would act as the lab's operator "
+            f"({settings.user}). Turn sign-in on (sign_in = true in labkit.toml, or LABKIT_SIGN_IN=1) and give "
+            "people accounts (`labkit user add NAME --password`), or serve --read-only; see docs/deploy.md")
+
+
 def voila_command(port: int, *, host: str = "127.0.0.1", preheat: bool = True, pool_size: int = 1,
-                  folder: Path | None = None) -> list[str]:
+                  folder: Path | None = None, sign_in: bool = False) -> list[str]:
     """The Voilà command line: every dashboard notebook, no browser, optionally a pool of kernels
-    per page already past their imports."""
+    per page already past their imports. With ``sign_in``, labkit's identity provider serves /login
+    and /logout, and each page's kernel gets the visitor's cookie (``HTTP_COOKIE``, also for
+    preheated kernels) so that the page can ask the lab whose session it is (common.visitor)."""
     # iopub_timeout: a page's one output cell opens hundreds of widget comms first; on a busy machine
     # they take longer than nbclient's 4 s default, which would drop the page's display message.
     command = [sys.executable, "-m", "voila", str(folder or dashboards_folder()), "--no-browser",
@@ -46,16 +63,20 @@ def voila_command(port: int, *, host: str = "127.0.0.1", preheat: bool = True, p
                "--VoilaExecutor.iopub_timeout=60"]
     if preheat and pool_size > 0:
         command += ["--preheat_kernel=True", f"--pool_size={pool_size}"]
+    if sign_in:
+        command += [f"--Voila.identity_provider_class={SIGN_IN_PROVIDER}",
+                    "--VoilaConfiguration.http_header_envs=Cookie"]
     return command
 
 
 def page_settings(settings: Settings, user: str | None = None) -> Settings:
     """The settings the dashboard kernels get: ``user`` if given; a read-only site acts as the
-    public visitor, so that it shows only what everyone may read (docs/permissions.md)."""
+    public visitor, so that it shows only what everyone may read (docs/permissions.md); with sign-in,
+    each page acts as its visitor's session says (common.visitor), the public visitor by default."""
     from dataclasses import replace
 
     from ..access import PUBLIC_VISITOR
-    chosen = user or (PUBLIC_VISITOR if settings.read_only else settings.user)
+    chosen = user or (PUBLIC_VISITOR if settings.read_only or settings.sign_in else settings.user)
     return replace(settings, user=chosen)
 
 
@@ -152,7 +173,8 @@ class DashboardServer(ServerProcess):
         self.preheat, self.pool_size = preheat, pool_size
 
     def command(self) -> list[str]:
-        return voila_command(self.port, host=self.host, preheat=self.preheat, pool_size=self.pool_size)
+        return voila_command(self.port, host=self.host, preheat=self.preheat, pool_size=self.pool_size,
+                             sign_in=self.settings.sign_in)
 
     @property
     def base_url(self) -> str:
@@ -174,13 +196,17 @@ class DashboardServer(ServerProcess):
 API_PATH = "/labkit/api/v1"
 
 
-def api_command(port: int, lab_root: Path, *, host: str = "127.0.0.1") -> list[str]:
+def api_command(port: int, lab_root: Path, *, host: str = "127.0.0.1", sign_in: bool = False) -> list[str]:
     """A Jupyter server with labkit's REST API (extensions/labkit_api) on one lab. Its token comes from
     ``JUPYTER_TOKEN`` in its environment (``ApiServer`` sets it): a command line is readable by every
-    local user (``ps``), an environment only by the same user."""
+    local user (``ps``), an environment only by the same user. With ``sign_in``, users are the lab's
+    accounts (labkit tokens and sign-in sessions) and Jupyter's own resources are closed to them."""
     command = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", f"--ServerApp.ip={host}",
                "--ServerApp.port_retries=0", "--ServerApp.jpserver_extensions=labkit_api=True",
                f"--LabkitAPI.lab_dir={lab_root}", f"--ServerApp.root_dir={lab_root}"]
+    if sign_in:
+        command += [f"--ServerApp.identity_provider_class={SIGN_IN_PROVIDER}",
+                    f"--ServerApp.authorizer_class={SIGN_IN_AUTHORIZER}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI run as root
         command.append("--allow-root")
     return command
@@ -200,7 +226,7 @@ class ApiServer(ServerProcess):
         self.extra_env = {**self.extra_env, "JUPYTER_TOKEN": self.token}
 
     def command(self) -> list[str]:
-        return api_command(self.port, self.settings.root, host=self.host)
+        return api_command(self.port, self.settings.root, host=self.host, sign_in=self.settings.sign_in)
 
     @property
     def url(self) -> str:

@@ -2,18 +2,16 @@
 tests look at. Everything is real: SQLite, git repositories, the library's own calls."""
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from labs import lab_state  # noqa: F401  (the access tests import it from here)
 from notebooks import protocol_notebook
-from sqlalchemy import func, select
 
 import labkit
 from labkit.demo.build import DEMO_MODELS
-from labkit.store.orm import Base
 
 HH = DEMO_MODELS / "hodgkin_huxley_1952.cellml"
 NOBLE = DEMO_MODELS / "noble_1962.cellml"
@@ -46,7 +44,7 @@ ROLES = ("outsider", "collaborator", "owner")
 
 
 def build_world(lab: labkit.Lab) -> World:
-    lab.add_user(OUTSIDER)
+    lab.add_user(OUTSIDER, roles=["protocol-author"])  # so that they may try their own protocols on others' models
     lab.add_user(COLLABORATOR)
     lab.add_user(MODERATOR, moderator=True)
     lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test", visibility="public")
@@ -74,17 +72,3 @@ def assert_looks_missing(call: Callable[[str], Any], hidden: str, missing: str =
     hidden_message = error_of(lambda: call(hidden))
     missing_message = error_of(lambda: call(missing))
     assert hidden_message.replace(hidden, "NAME") == missing_message.replace(missing, "NAME")
-
-
-def lab_state(lab: labkit.Lab) -> dict[str, Any]:
-    """Every table's rows (as tuples) and every repository's branches and tags: to prove a refusal
-    changed nothing."""
-    state: dict[str, Any] = {}
-    with lab.db.engine.connect() as connection:
-        for table in Base.metadata.sorted_tables:
-            state[table.name] = sorted(map(repr, connection.execute(select(table))))
-        state["count"] = connection.scalar(select(func.count()).select_from(Base.metadata.tables["versions"]))
-    for repo in sorted(lab.settings.repositories.glob("*/*")):
-        state[str(repo)] = subprocess.run(["git", "--git-dir", str(repo), "show-ref"], capture_output=True,
-                                          text=True).stdout
-    return state

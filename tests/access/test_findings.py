@@ -131,7 +131,7 @@ def test_the_operator_names_more_run_queues(tmp_path: Path, models_dir: Path) ->
 
 
 def test_a_private_model_is_planned_only_against_trusted_protocols(lab: labkit.Lab, models_dir: Path) -> None:
-    lab.add_user("stranger")
+    lab.add_user("stranger", roles=["protocol-author"])
     lab.add_user("mod", moderator=True)
     stranger = lab.as_user("stranger")
     stranger.add_protocol({"theirs.ipynb": protocol_notebook()}, name="theirs", visibility="public")

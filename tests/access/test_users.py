@@ -37,18 +37,21 @@ def test_a_wrong_or_revoked_token_is_refused(fresh: World) -> None:
     assert isinstance(InvalidToken("x"), labkit.Forbidden)
 
 
-def test_user_administration_is_for_the_operator_or_a_moderator(fresh: World) -> None:
+def test_user_administration_is_for_the_operator_or_an_admin(fresh: World) -> None:
     before = lab_state(fresh.owner)
-    for lab in (fresh.outsider, fresh.collaborator):
-        assert "only a moderator" in error_of(lambda: lab.add_user("mallory", moderator=True), labkit.Forbidden)
-        assert "only a moderator" in error_of(lambda: lab.create_token(MODERATOR), labkit.Forbidden)
-        assert "only a moderator" in error_of(lambda: lab.revoke_tokens(MODERATOR), labkit.Forbidden)
-        assert "only a moderator" in error_of(lambda: lab.users(), labkit.Forbidden)
+    for lab in (fresh.outsider, fresh.collaborator, fresh.moderator):  # moderating is not administering
+        assert "only an admin" in error_of(lambda: lab.add_user("mallory", moderator=True), labkit.Forbidden)
+        assert "only an admin" in error_of(lambda: lab.create_token(fresh.owner.user), labkit.Forbidden)
+        assert "only an admin" in error_of(lambda: lab.revoke_tokens(fresh.owner.user), labkit.Forbidden)
+        assert "only an admin" in error_of(lambda: lab.users(), labkit.Forbidden)
+        assert "only an admin" in error_of(lambda: lab.set_role(lab.user, "admin"), labkit.Forbidden)
     assert "labkit user add nobody" in error_of(lambda: fresh.owner.create_token("nobody"))
     assert "not a user name" in error_of(lambda: fresh.owner.add_user("two words"), labkit.InvalidInput)
     assert lab_state(fresh.owner) == before
-    fresh.moderator.add_user("newcomer")
-    assert fresh.moderator.user_for_token(fresh.moderator.create_token("newcomer")) == "newcomer"
+    fresh.owner.add_user("boss", roles=["admin"])
+    boss = fresh.owner.as_user("boss")
+    boss.add_user("newcomer")
+    assert boss.user_for_token(boss.create_token("newcomer")) == "newcomer"
     fresh.owner.add_user(COLLABORATOR, moderator=True)  # the operator names moderators
     assert (COLLABORATOR, True) in fresh.owner.users()
     assert fresh.collaborator.names("protocol") == ["hidden_protocol", "test"]  # at once: moderators read all
@@ -96,7 +99,9 @@ def test_cli_users_tokens_visibility_and_sharing(lab: labkit.Lab, cli) -> None:
     assert cli(owner, "user", "add", "mod", "--moderator").output == "user mod (moderator)\n"
     token = cli(owner, "token", "create", "alice").output.strip()
     assert lab.user_for_token(token) == "alice"
-    assert cli(owner, "token", "revoke", "alice").output == "revoked 1 token(s) of alice\n"
+    assert cli(owner, "token", "revoke", "alice").exit_code == 2  # one by name, or --all: never by accident
+    assert lab.user_for_token(token) == "alice"
+    assert cli(owner, "token", "revoke", "alice", "--all").output == "revoked 1 token(s) of alice\n"
     # alice cannot see the private model: the same error as for a missing one
     hidden, missing = cli("alice", "cat", "model", "hh"), cli("alice", "cat", "model", "nope")
     assert hidden.exit_code == missing.exit_code == 1

@@ -14,10 +14,10 @@ from .client import Api
 
 @pytest.fixture(scope="module")
 def people(api: Api, api_lab: labkit.Lab) -> dict[str, Api]:
-    """alice and bob (plain users) and mod (a moderator), each with a labkit token."""
+    """alice and bob (plain users), mod (a moderator) and boss (an admin), each with a labkit token."""
     clients = {}
-    for name, moderator in (("alice", False), ("bob", False), ("mod", True)):
-        api_lab.add_user(name, moderator=moderator)
+    for name, roles in (("alice", []), ("bob", []), ("mod", ["moderator"]), ("boss", ["admin"])):
+        api_lab.add_user(name, roles=roles)
         clients[name] = api.as_token(api_lab.create_token(name))
     return clients
 
@@ -120,20 +120,27 @@ def test_runs_follow_their_inputs_visibility_and_only_who_may_cancel(api: Api, p
 
 
 def test_users_and_tokens(people: dict[str, Api]) -> None:
-    bob, mod = people["bob"], people["mod"]
-    assert "moderator" in bob.error("GET", "/users", 403)
-    bob.error("PUT", "/users/carol", 403, json={"moderator": True})
-    assert mod.ok("PUT", "/users/carol", json={}) == {"name": "carol", "moderator": False}
-    users = {u["name"]: u["moderator"] for u in mod.ok("GET", "/users?limit=500")["items"]}
-    assert users["carol"] is False and users["mod"] is True
-    assert "must be true or false" in mod.error("PUT", "/users/carol", 400, json={"moderator": "yes"})
+    bob, mod, boss = people["bob"], people["mod"], people["boss"]
+    for refused in (bob, mod):  # managing accounts is an admin's job: moderating is not administering
+        assert "only an admin" in refused.error("GET", "/users", 403)
+        assert "only an admin" in refused.error("PUT", "/users/carol", 403, json={"moderator": True})
+    assert "carol" not in [u["name"] for u in boss.ok("GET", "/users?limit=500")["items"]]  # refused: not added
+    carol = boss.ok("PUT", "/users/carol", json={})
+    assert (carol["name"], carol["roles"], carol["moderator"], carol["disabled"]) == ("carol", [], False, False)
+    users = {u["name"]: u for u in boss.ok("GET", "/users?limit=500")["items"]}
+    assert users["carol"]["moderator"] is False and users["mod"]["moderator"] is True
+    assert users["mod"]["roles"] == ["moderator"] and users["boss"]["roles"] == ["admin"]
+    assert "must be true or false" in boss.error("PUT", "/users/carol", 400, json={"moderator": "yes"})
 
     bob.error("POST", "/users/alice/tokens", 403)
+    assert "only an admin" in mod.error("POST", "/users/carol/tokens", 403)
     made = bob.ok("POST", "/users/bob/tokens", 201)
     assert made["user"] == "bob" and made["token"].startswith("lk_")
     second_bob = bob.as_token(made["token"])
     assert second_bob.ok("GET", "/me")["user"] == "bob"
-    carol = mod.ok("POST", "/users/carol/tokens", 201)["token"]
-    assert bob.as_token(carol).ok("GET", "/me")["user"] == "carol"
-    assert mod.ok("DELETE", "/users/carol/tokens") == {"user": "carol", "revoked": 1}
-    assert "revoked" in bob.as_token(carol).error("GET", "/me", 401)
+    carol_token = boss.ok("POST", "/users/carol/tokens", 201)["token"]
+    assert bob.as_token(carol_token).ok("GET", "/me")["user"] == "carol"
+    assert "only an admin" in mod.error("DELETE", "/users/carol/tokens", 403)
+    assert bob.as_token(carol_token).ok("GET", "/me")["user"] == "carol"  # the refusal revoked nothing
+    assert boss.ok("DELETE", "/users/carol/tokens") == {"user": "carol", "revoked": 1}
+    assert "revoked" in bob.as_token(carol_token).error("GET", "/me", 401)

@@ -9,22 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright import sync_api
+from browser_helpers import open_page
 
 import labkit
 from labkit.dashboards.serve import DashboardServer
 from labkit.demo.build import DEMO_MODELS
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = pytest.mark.timeout(600)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium_installed() -> None:
-    """Never skipped: without the browser these tests fail and say how to install it."""
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is not installed at /usr/bin/chromium: run bash scripts/install.sh --test")
-PAGE_TIMEOUT = 90_000  # ms: a page kernel may need to start on a busy 2-core machine
 
 
 @pytest.fixture(scope="module")
@@ -43,35 +34,6 @@ def shots(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("screenshots")
     print(f"\nscreenshots in {folder}")
     return folder
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def page(browser: object) -> Iterator[object]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-    tab = context.new_page()
-    tab.set_default_timeout(PAGE_TIMEOUT)
-    try:
-        yield tab
-    finally:
-        context.close()
-
-
-def open_page(page: object, server: DashboardServer, url: str) -> None:
-    """Load a dashboard and wait until its widgets are drawn (the navigation bar is one of them)."""
-    page.goto(server.page_url(url), wait_until="commit", timeout=PAGE_TIMEOUT)
-    page.wait_for_selector(".lk-nav", timeout=PAGE_TIMEOUT)
 
 
 def choose_file(page: object, path: Path) -> None:

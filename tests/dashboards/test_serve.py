@@ -1,5 +1,5 @@
-"""`labkit serve`: Voilà on a lab's dashboards, the URL printed, the lab passed by environment, and
-the read_only setting."""
+"""`labkit serve`: Voilà on a lab's dashboards, the URL printed, the lab passed by environment, the
+read_only setting, and the sign-in a public host needs."""
 from __future__ import annotations
 
 import os
@@ -14,7 +14,8 @@ import pytest
 
 import labkit
 from labkit.config import ConfigError, load_settings
-from labkit.dashboards.serve import voila_command
+from labkit.dashboards.serve import (SIGN_IN_AUTHORIZER, SIGN_IN_PROVIDER, api_command, check_host, page_settings,
+                                     voila_command)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -77,7 +78,6 @@ def test_labkit_serve_prints_the_url_and_serves_the_pages_and_the_api(tmp_path: 
 
 def test_a_read_only_site_acts_as_the_public_visitor_unless_told_otherwise(tmp_path: Path, models_dir: Path) -> None:
     from labkit.access import PUBLIC_VISITOR
-    from labkit.dashboards.serve import page_settings
     from labkit.queue.embedded import settings_environment
 
     with labkit.Lab.open(tmp_path / "lab") as lab:
@@ -88,3 +88,30 @@ def test_a_read_only_site_acts_as_the_public_visitor_unless_told_otherwise(tmp_p
         assert lab.as_user(public.user).names("model") == []  # so the site shows no private model
         assert page_settings(lab.settings).user == lab.settings.user  # a working site acts as its operator
         assert page_settings(load_settings(tmp_path / "lab", read_only=True), "alice").user == "alice"
+
+
+def test_serve_refuses_a_public_host_without_sign_in_or_read_only(tmp_path: Path) -> None:
+    lab_dir = tmp_path / "lab"
+    labkit.Lab.open(lab_dir).close()
+    env = {**os.environ, "LABKIT_SIGN_IN": "0", "LABKIT_READ_ONLY": "0"}
+    refused = subprocess.run([sys.executable, "-m", "labkit", "--lab", str(lab_dir), "serve", "--host", "0.0.0.0",
+                              "--port", "0"], capture_output=True, text=True, env=env, timeout=120)
+    assert refused.returncode == 1 and "refusing to serve on 0.0.0.0" in refused.stderr
+    assert "sign_in = true" in refused.stderr and "--read-only" in refused.stderr
+    assert not (lab_dir / "logs" / "dashboards.log").exists()  # nothing was started
+    for allowed in ({"sign_in": True}, {"read_only": True}):
+        check_host("0.0.0.0", load_settings(lab_dir, **allowed))
+    check_host("127.0.0.1", load_settings(lab_dir))
+    with pytest.raises(PermissionError):
+        check_host("192.168.1.10", load_settings(lab_dir))
+
+
+def test_with_sign_in_both_servers_use_labkits_identity_provider(tmp_path: Path) -> None:
+    voila = voila_command(9999, sign_in=True)
+    assert f"--Voila.identity_provider_class={SIGN_IN_PROVIDER}" in voila
+    assert "--VoilaConfiguration.http_header_envs=Cookie" in voila  # the page learns its visitor's session
+    api = api_command(9998, tmp_path, sign_in=True)
+    assert f"--ServerApp.identity_provider_class={SIGN_IN_PROVIDER}" in api
+    assert f"--ServerApp.authorizer_class={SIGN_IN_AUTHORIZER}" in api
+    assert not any("identity_provider" in part for part in voila_command(9999) + api_command(9998, tmp_path))
+    assert page_settings(load_settings(tmp_path, sign_in=True)).user == "guest"  # until a session says otherwise

@@ -115,7 +115,7 @@ def cannot_sandbox(lab: labkit.Lab, models_dir: Path) -> labkit.Lab:
     """The lab's settings as a worker on a machine without bubblewrap would have them."""
     lab.add_model(models_dir / "ten_tusscher_model_2006_epi.cellml", name="tt06", visibility="public")
     lab.add_protocol({"mine.ipynb": protocol_notebook()}, name="mine", visibility="public")
-    lab.add_user("stranger")
+    lab.add_user("stranger", roles=["protocol-author"])
     lab.as_user("stranger").add_protocol({"theirs.ipynb": protocol_notebook()}, name="theirs", visibility="public")
     return lab
 

@@ -86,8 +86,11 @@ class LabkitHandler(APIHandler):
             except identity.Unauthenticated as err:
                 raise ApiError(401, str(err)) from None
         if self.current_user:
-            return identity.from_jupyter(self.identity_provider, self.current_user,
-                                         self.extension.owner or lab.settings.user)
+            found = identity.from_jupyter(self.identity_provider, self.current_user,
+                                          self.extension.owner or lab.settings.user)
+            if not found.operator and await self.blocking(lab.user_disabled, found.user):
+                raise ApiError(403, f"the account {found.user!r} is disabled in this lab; ask the lab's admin")
+            return found
         raise ApiError(401, identity.NO_CREDENTIALS)
 
     def _base_lab(self) -> Lab:
@@ -100,7 +103,7 @@ class LabkitHandler(APIHandler):
     def lab(self) -> Lab:
         """The lab acting as the requesting user (every permission is checked by the library)."""
         assert self.identity is not None
-        return self._base_lab().as_user(self.identity.user)
+        return self._base_lab().as_user(self.identity.user, operator=self.identity.operator)
 
     # -- calling the library --------------------------------------------------------------------
     async def blocking(self, fn: Callable[..., T], *args: Any) -> T:

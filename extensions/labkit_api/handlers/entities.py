@@ -1,15 +1,17 @@
-"""Models, protocols and datasets: listing, versions, uploads, tags, files, annotations, interfaces."""
+"""Models, protocols and datasets: listing, versions, uploads, tags, files, annotations, interfaces.
+Endpoints that take a body receive it through ``bodies.StreamedBody`` (bounded, never whole in memory
+while it arrives); the others are ``bodies.NoBody``, which drops a body sent anyway as it arrives."""
 from __future__ import annotations
 
 from .. import bodies, service
-from .base import LabkitHandler, endpoint
+from .base import endpoint
 
 
 def singular(kinds: str) -> str:
     return kinds[:-1]  # the routes accept only models|protocols|datasets
 
 
-class EntitiesHandler(LabkitHandler):
+class EntitiesHandler(bodies.NoBody):
     query_parameters = ("limit", "offset", "term")
 
     @endpoint
@@ -22,13 +24,13 @@ class EntitiesHandler(LabkitHandler):
         self.reply(await self.call(service.list_entities, kind, self.listing()))
 
 
-class EntityHandler(LabkitHandler):
+class EntityHandler(bodies.NoBody):
     @endpoint
     async def get(self, kinds: str, name: str) -> None:
         self.reply(await self.call(service.get_entity, singular(kinds), name))
 
 
-class VersionsHandler(LabkitHandler):
+class VersionsHandler(bodies.StreamedUpload):
     query_parameters = ("limit", "offset")
 
     @endpoint
@@ -37,24 +39,26 @@ class VersionsHandler(LabkitHandler):
 
     @endpoint
     async def post(self, kinds: str, name: str) -> None:
+        await self.receive()
         upload = await self.blocking(bodies.upload, self.request)
         self.reply(await self.call(service.add_version, singular(kinds), name, upload), 201)
 
 
-class VersionHandler(LabkitHandler):
+class VersionHandler(bodies.NoBody):
     @endpoint
     async def get(self, kinds: str, name: str, ref: str) -> None:
         self.reply(await self.call(service.get_version, singular(kinds), name, ref))
 
 
-class TagsHandler(LabkitHandler):
+class TagsHandler(bodies.StreamedBody):
     @endpoint
     async def post(self, kinds: str, name: str, ref: str) -> None:
+        await self.receive()
         tag = await self.blocking(lambda: bodies.tag(bodies.json_object(self.request)))
         self.reply(await self.call(service.tag_version, singular(kinds), name, ref, tag), 201)
 
 
-class FilesHandler(LabkitHandler):
+class FilesHandler(bodies.NoBody):
     query_parameters = ("limit", "offset")
 
     @endpoint
@@ -62,13 +66,13 @@ class FilesHandler(LabkitHandler):
         self.reply(await self.call(service.list_files, singular(kinds), name, ref, self.listing()))
 
 
-class FileHandler(LabkitHandler):
+class FileHandler(bodies.NoBody):
     @endpoint
     async def get(self, kinds: str, name: str, ref: str, file: str) -> None:
         self.send_file(await self.call(service.read_file, singular(kinds), name, ref, file))
 
 
-class AnnotationsHandler(LabkitHandler):
+class AnnotationsHandler(bodies.NoBody):
     query_parameters = ("limit", "offset")
 
     @endpoint
@@ -76,26 +80,27 @@ class AnnotationsHandler(LabkitHandler):
         self.reply(await self.call(service.annotations, name, ref, self.listing()))
 
 
-class InterfaceHandler(LabkitHandler):
+class InterfaceHandler(bodies.NoBody):
     @endpoint
     async def get(self, name: str, ref: str) -> None:
         self.reply(await self.call(service.interface, name, ref))
 
 
-class ColumnsHandler(LabkitHandler):
+class ColumnsHandler(bodies.NoBody):
     @endpoint
     async def get(self, name: str, ref: str) -> None:
         self.reply(await self.call(service.dataset_columns, name, ref))
 
 
-class ProtocolCheckHandler(LabkitHandler):
+class ProtocolCheckHandler(bodies.StreamedNotebook):
     @endpoint
     async def post(self) -> None:
+        await self.receive()
         notebook = await self.blocking(bodies.notebook, self.request)
         self.reply(await self.blocking(service.check, notebook))
 
 
-class CompatibilityHandler(LabkitHandler):
+class CompatibilityHandler(bodies.NoBody):
     query_parameters = ("model", "protocol", "model_version", "protocol_version")
 
     @endpoint

@@ -1,15 +1,15 @@
 """The API's own resources: its OpenAPI document and who the caller is."""
 from __future__ import annotations
 
-from .. import openapi
+from .. import bodies, openapi
 from .base import LabkitHandler, endpoint
 
 
-class OpenAPIHandler(LabkitHandler):
+class OpenAPIHandler(bodies.NoBody):
     """The OpenAPI document (openapi.json or openapi.yaml); it needs no credentials, like any API
     description, and says nothing about the lab's contents."""
 
-    async def prepare(self) -> None:  # type: ignore[override]
+    async def checks(self) -> None:
         await super(LabkitHandler, self).prepare()  # Jupyter's checks only; no identity needed
         self._refuse_unknown_query()
 
@@ -21,7 +21,7 @@ class OpenAPIHandler(LabkitHandler):
             self.finish(openapi.as_json(self.base_url))
 
 
-class MeHandler(LabkitHandler):
+class MeHandler(bodies.NoBody):
     @endpoint
     async def get(self) -> None:
         assert self.identity is not None

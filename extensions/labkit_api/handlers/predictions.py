@@ -1,23 +1,24 @@
-"""A run's prediction: summary, outputs (JSON and CSV), executed notebook, plots, log, zip."""
+"""A run's prediction: summary, outputs (JSON and CSV), executed notebook, plots, log, zip. None reads a
+body: ``bodies.NoBody`` drops one sent anyway as it arrives (413 past MAX_JSON_BYTES)."""
 from __future__ import annotations
 
-from .. import service
-from .base import LabkitHandler, endpoint
+from .. import bodies, service
+from .base import endpoint
 
 
-class PredictionHandler(LabkitHandler):
+class PredictionHandler(bodies.NoBody):
     @endpoint
     async def get(self, run_id: str) -> None:
         self.reply(await self.call(service.prediction, run_id))
 
 
-class ArchiveHandler(LabkitHandler):
+class ArchiveHandler(bodies.NoBody):
     @endpoint
     async def get(self, run_id: str) -> None:
         self.send_file(await self.call(service.archive, run_id))
 
 
-class OutputsHandler(LabkitHandler):
+class OutputsHandler(bodies.NoBody):
     query_parameters = ("limit", "offset")
 
     @endpoint
@@ -25,25 +26,25 @@ class OutputsHandler(LabkitHandler):
         self.reply(await self.call(service.list_outputs, run_id, self.listing()))
 
 
-class OutputHandler(LabkitHandler):
+class OutputHandler(bodies.NoBody):
     @endpoint
     async def get(self, run_id: str, name: str) -> None:
         self.reply(await self.call(service.output, run_id, name))
 
 
-class OutputCsvHandler(LabkitHandler):
+class OutputCsvHandler(bodies.NoBody):
     @endpoint
     async def get(self, run_id: str, name: str) -> None:
         self.send_file(await self.call(service.output_csv, run_id, name))
 
 
-class NotebookHandler(LabkitHandler):
+class NotebookHandler(bodies.NoBody):
     @endpoint
     async def get(self, run_id: str) -> None:
         self.send_file(await self.call(service.notebook, run_id))
 
 
-class PlotsHandler(LabkitHandler):
+class PlotsHandler(bodies.NoBody):
     query_parameters = ("limit", "offset")
 
     @endpoint
@@ -51,13 +52,13 @@ class PlotsHandler(LabkitHandler):
         self.reply(await self.call(service.list_plots, run_id, self.listing()))
 
 
-class PlotHandler(LabkitHandler):
+class PlotHandler(bodies.NoBody):
     @endpoint
     async def get(self, run_id: str, file: str) -> None:
         self.send_file(await self.call(service.plot, run_id, file), attachment=False)
 
 
-class LogHandler(LabkitHandler):
+class LogHandler(bodies.NoBody):
     @endpoint
     async def get(self, run_id: str) -> None:
         self.send_file(await self.call(service.log, run_id), attachment=False)

@@ -1,13 +1,14 @@
-"""Experiments and runs: submit, the matrix, status, cancel, re-run."""
+"""Experiments and runs: submit, the matrix, status, cancel, re-run. Bodies are received through
+``bodies.StreamedBody`` (bounded; 413 past MAX_JSON_BYTES)."""
 from __future__ import annotations
 
 from .. import bodies, service
-from .base import ApiError, LabkitHandler, endpoint
+from .base import ApiError, endpoint
 
 RUN_FILTERS = ("status", "model", "protocol")
 
 
-class RunsHandler(LabkitHandler):
+class RunsHandler(bodies.StreamedBody):
     query_parameters = ("limit", "offset", *RUN_FILTERS)
 
     @endpoint
@@ -17,25 +18,28 @@ class RunsHandler(LabkitHandler):
 
     @endpoint
     async def post(self) -> None:
+        await self.receive()
         order = await self.blocking(lambda: bodies.submission(bodies.json_object(self.request)))
         self.reply(await self.call(service.submit, order), 201)
 
 
-class MatrixHandler(LabkitHandler):
+class MatrixHandler(bodies.StreamedBody):
     @endpoint
     async def post(self) -> None:
+        """The body is optional: none asks for every model and protocol."""
+        await self.receive()
         data = await self.blocking(bodies.json_object, self.request) if self.request.body else {}
         models, protocols, only, rerun = await self.blocking(bodies.matrix, data)
         self.reply(await self.call(service.matrix, models, protocols, only, rerun), 201)
 
 
-class RunHandler(LabkitHandler):
+class RunHandler(bodies.NoBody):
     @endpoint
     async def get(self, run_id: str) -> None:
         self.reply(await self.call(service.get_run, run_id))
 
 
-class RunActionHandler(LabkitHandler):
+class RunActionHandler(bodies.NoBody):
     """POST /runs/{id}/cancel and /runs/{id}/rerun."""
 
     @endpoint
