@@ -75,8 +75,10 @@ def hub_environment() -> dict[str, str]:
     if env.get("JUPYTERHUB_SERVICE_NAME", SERVICE_NAME) != SERVICE_NAME:
         raise RuntimeError(f"name the service {SERVICE_NAME!r} in c.JupyterHub.services, not "
                            f"{env['JUPYTERHUB_SERVICE_NAME']!r}: users' scopes and labkit's docs use that name")
-    # the extension form of the single-user server, even where JupyterLab would be the default app
-    return {"JUPYTERHUB_SINGLEUSER_EXTENSION": "1"}
+    # the extension form of the single-user server, even where JupyterLab would be the default app; pages
+    # that the hub's prelaunch hook did not name a visitor for act for nobody (dashboards.common.visitor)
+    from .dashboards.common import HUB_SERVICE_ENV
+    return {"JUPYTERHUB_SINGLEUSER_EXTENSION": "1", HUB_SERVICE_ENV: "1"}
 
 
 class HubService(ServerProcess):

@@ -50,6 +50,7 @@ class Lab:
         # Whoever opens the lab folder (a notebook, the CLI) operates it and may manage its users;
         # an ``as_user`` view (a web request) may do so only if its user is a moderator.
         self.is_operator = True
+        self.session: str | None = None  # the sign-in a web page acts under (``as_user``)
         for folder in (settings.repositories, settings.results, settings.scratch, settings.logs):
             folder.mkdir(parents=True, exist_ok=True)
         self.db = Database(settings.database_url)
@@ -69,14 +70,16 @@ class Lab:
                                             "# workers, run_time_limit: see docs/configuration.md\n")
         return cls(load_settings(root, **overrides))
 
-    def as_user(self, user: str, *, operator: bool = False) -> "Lab":
+    def as_user(self, user: str, *, operator: bool = False, session: str | None = None) -> "Lab":
         """The same lab seen and used by ``user`` (a web request's identity, say): it shares this
         lab's database, store and queue, and everything it does is done, and checked, as ``user``.
         ``operator``: the request holds the server's own secret (the Jupyter token of a server that
-        has no sign-in), which is as good as holding the lab folder."""
+        has no sign-in), which is as good as holding the lab folder. ``session``: the sign-in the view
+        acts under (a dashboard page lives longer than a request): once it ends, the view changes nothing."""
         view = copy.copy(self)
         view.settings = replace(self.settings, user=access.check_user_name(user))
         view.is_operator = operator and self.is_operator
+        view.session = session
         view.experiments = Experiments(view.settings, self.db, self.store, self.celery)
         return view
 
@@ -239,6 +242,9 @@ class Lab:
             raise Forbidden("visitors who are not signed in can only read: sign in to change anything")
         if self.user_disabled(self.user):
             raise Forbidden(f"the account {self.user!r} is disabled; ask the lab's admin")
+        if self.session is not None and self.session_user(self.session) != self.user:
+            raise Forbidden("your sign-in has ended (you signed out, or the password changed): reload the page "
+                            "and sign in again")
 
     def user_disabled(self, name: str) -> bool:
         """Is ``name`` a disabled account? (An identity from elsewhere, such as JupyterHub's, is checked
@@ -319,10 +325,13 @@ class Lab:
             accounts.set_password(s, user, password)
 
     def reset_password(self, user: str) -> str:
-        """A new random password for ``user``, to be handed over once (an admin's job)."""
+        """A new random password for ``user``, to be handed over once (an admin's job, often because the
+        account was misused): their sessions end and their API tokens are revoked too."""
         self._require_admin(f"reset the password of {user}")
         with self.db.session() as s:
-            return accounts.reset_password(s, user)
+            password = accounts.reset_password(s, user)
+            access.revoke_tokens(s, user)
+            return password
 
     def disable_user(self, name: str, disabled: bool = True) -> access.Account:
         """A disabled user cannot sign in; their tokens and sessions stop working at once."""

@@ -25,15 +25,21 @@ from jupyter_server.auth.authorizer import Authorizer
 from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.auth.identity import IdentityProvider, User
 from jupyter_server.base.handlers import JupyterHandler
+from tornado.httputil import parse_body_arguments
+from tornado.web import HTTPError, stream_request_body
 from traitlets import Unicode, default
 
 from labkit import Forbidden, Lab
 from labkit.access import PUBLIC_VISITOR, SESSION_COOKIE
+from labkit.access.accounts import MAX_PASSWORD
 
+MAX_NAME = 200  # labkit's user names are at most this long
 from .identity import header_token
 
 ANONYMOUS_NAME = "not signed in"
 MAX_FAILURES, FAILURE_WINDOW = 5, 15 * 60.0  # failed sign-ins per user name before a pause, and the pause (s)
+MAX_TRACKED = 10_000  # user names whose failures are remembered
+MAX_FORM_BYTES = 16 * 1024  # a sign-in form is a name, a password and a path
 
 
 def anonymous() -> User:
@@ -46,9 +52,10 @@ def is_anonymous(user: Any) -> bool:
 
 
 class _Throttle:
-    """Failed sign-ins per user name in this process: after ``MAX_FAILURES`` within ``FAILURE_WINDOW``
-    seconds the name is refused until the oldest failure leaves the window. It makes guessing a
-    password slow without letting a stranger lock an account for longer than the window."""
+    """Sign-in attempts per user name in this process (a success forgets them): after ``MAX_FAILURES``
+    within ``FAILURE_WINDOW`` seconds the name is refused until the oldest leaves the window. It makes
+    guessing a password slow without letting a stranger lock an account for longer than the window.
+    Attempts are counted before the password is checked, so that guesses sent at once count too."""
 
     def __init__(self) -> None:
         self.failures: dict[str, deque[float]] = defaultdict(deque)
@@ -62,9 +69,16 @@ class _Throttle:
     def wait(self, name: str) -> float:
         """Seconds until ``name`` may try again (0: now)."""
         recent = self._recent(name)
+        if not recent:
+            del self.failures[name]  # a name nobody tried lately takes no memory
         return FAILURE_WINDOW - (time.monotonic() - recent[0]) if len(recent) >= MAX_FAILURES else 0.0
 
-    def failed(self, name: str) -> None:
+    def attempt(self, name: str) -> None:
+        """Count an attempt before its (slow) password check: guesses sent in parallel count too."""
+        if len(self.failures) >= MAX_TRACKED:  # forget the quietest names rather than grow without bound
+            for stale in sorted(self.failures, key=lambda n: self.failures[n][-1] if self.failures[n] else 0.0)[
+                    :MAX_TRACKED // 10]:
+                del self.failures[stale]
         self._recent(name).append(time.monotonic())
 
     def succeeded(self, name: str) -> None:
@@ -148,7 +162,7 @@ class _SignInPages(JupyterHandler):
         would let a phishing link borrow our address)."""
         target = self.get_argument("next", "")
         if not target.startswith("/") or target.startswith("//") or "\\" in target or any(
-                ord(c) < 32 for c in target):
+                not 32 < ord(c) < 127 for c in target):
             return self.base_url
         return target
 
@@ -180,23 +194,64 @@ class _SignInPages(JupyterHandler):
         self.finish(_page("Sign in to labkit", body))
 
 
-class SignInHandler(_SignInPages):
+@stream_request_body
+class _SmallForm(_SignInPages):
+    """A form post of at most ``MAX_FORM_BYTES``: refused (413) as soon as it is larger, never held
+    whole in memory (Jupyter's servers accept bodies of 512 MiB). The XSRF check waits for the form."""
+
+    _form: bytearray | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        self._form = bytearray()
+        if self.request.method == "POST":
+            declared = self.request.headers.get("Content-Length", "0")
+            if not declared.isdigit() or int(declared) > MAX_FORM_BYTES:
+                raise HTTPError(413, "the form is too large")
+        await super().prepare()
+
+    def data_received(self, chunk: bytes) -> None:
+        assert self._form is not None
+        self._form += chunk
+        if len(self._form) > MAX_FORM_BYTES:
+            raise HTTPError(413, "the form is too large")
+
+    def check_xsrf_cookie(self) -> None:
+        if self._form is not None and self.request.method == "POST" and not self.request.body_arguments:
+            return  # called from prepare, before the form arrived: ``read_form`` checks it
+        super().check_xsrf_cookie()
+
+    def read_form(self) -> None:
+        """Parse the form that arrived, then check its XSRF token."""
+        parse_body_arguments(self.request.headers.get("Content-Type", ""), bytes(self._form or b""),
+                             self.request.body_arguments, self.request.files, self.request.headers)
+        for key, values in self.request.body_arguments.items():
+            self.request.arguments.setdefault(key, []).extend(values)
+        self.request.body_arguments.setdefault("_xsrf", [])  # marks the form as read, even without a token
+        self.check_xsrf_cookie()
+
+
+class SignInHandler(_SmallForm):
     @allow_unauthenticated
     def get(self) -> None:
         self.render_form()
 
     @allow_unauthenticated
     async def post(self) -> None:
+        self.read_form()
         name, password = self.get_body_argument("username", ""), self.get_body_argument("password", "")
+        if len(name) > MAX_NAME or len(password) > MAX_PASSWORD:
+            self.render_form("wrong user name or password (or the account is disabled); ask the lab's admin "
+                             "to reset it", 403)
+            return
         wait = self.provider.throttle.wait(name)
         if wait:
             self.render_form(f"too many failed sign-ins for {name!r}: try again in {int(wait // 60) + 1} minutes",
                              429)
             return
+        self.provider.throttle.attempt(name)
         try:
             secret = await asyncio.to_thread(self.provider.lab.sign_in, name, password)
         except Forbidden as err:
-            self.provider.throttle.failed(name)
             self.render_form(str(err), 403)
             return
         self.provider.throttle.succeeded(name)
@@ -206,7 +261,7 @@ class SignInHandler(_SignInPages):
         self.redirect(self.next_url())
 
 
-class SignOutHandler(_SignInPages):
+class SignOutHandler(_SmallForm):
     """GET asks, POST signs out: a link on another site must not be able to sign anyone out."""
 
     @allow_unauthenticated
@@ -220,6 +275,7 @@ class SignOutHandler(_SignInPages):
 
     @allow_unauthenticated
     async def post(self) -> None:
+        self.read_form()
         await asyncio.to_thread(self.provider.lab.sign_out, self.get_cookie(SESSION_COOKIE))
         self.clear_cookie(SESSION_COOKIE, path=self.cookie_path())
         self.redirect(self.next_url())

@@ -171,18 +171,15 @@ def query_params() -> dict[str, str]:
 def session_secret(cookie_header: str | None = None) -> str | None:
     """The sign-in session in the visitor's cookies (Voilà puts the request's ``Cookie`` header into the
     page kernel's ``HTTP_COOKIE`` when the site has sign-in; see serve.voila_command)."""
-    from http.cookies import CookieError, SimpleCookie
+    from tornado.httputil import parse_cookie  # as the servers read it: other sites' odd cookies do no harm
 
     from ..access import SESSION_COOKIE
-    jar: SimpleCookie = SimpleCookie()
-    try:
-        jar.load(os.environ.get("HTTP_COOKIE", "") if cookie_header is None else cookie_header)
-    except CookieError:
-        return None
-    return jar[SESSION_COOKIE].value if SESSION_COOKIE in jar else None
+    return parse_cookie(os.environ.get("HTTP_COOKIE", "") if cookie_header is None else cookie_header).get(
+        SESSION_COOKIE) or None
 
 
 _verified_visitor: str | None = None
+HUB_SERVICE_ENV = "LABKIT_HUB_SERVICE"  # set in the pages' environment by `labkit hub-service`
 
 
 def set_verified_visitor(name: str) -> None:
@@ -202,9 +199,13 @@ def visitor(lab: Lab) -> Lab:
     from ..access import PUBLIC_VISITOR
     if _verified_visitor is not None:
         return lab.as_user(PUBLIC_VISITOR if lab.user_disabled(_verified_visitor) else _verified_visitor)
+    if os.environ.get(HUB_SERVICE_ENV):  # under the hub, a page nobody named acts for nobody
+        return lab.as_user(PUBLIC_VISITOR)
     if not lab.settings.sign_in:
         return lab
-    return lab.as_user(lab.session_user(session_secret()) or PUBLIC_VISITOR)
+    secret = session_secret()
+    name = lab.session_user(secret)
+    return lab.as_user(name, session=secret) if name else lab.as_user(PUBLIC_VISITOR)
 
 
 def site_url(path: str) -> str:

@@ -43,7 +43,7 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 def check_host(host: str, settings: Settings) -> None:
     """Refuse to serve a read-write lab without sign-in beyond this machine: every visitor would act
     as the lab's operator (docs/deploy.md says how to serve a public site)."""
-    if host not in LOOPBACK and not host.startswith("127.") and not settings.sign_in and not settings.read_only:
+    if not _is_loopback(host) and not settings.sign_in and not settings.read_only:
         raise PermissionError(
             f"refusing to serve on {host}: without sign-in every visitor would act as the lab's operator "
             f"({settings.user}). Turn sign-in on (sign_in = true in labkit.toml, or LABKIT_SIGN_IN=1) and give "
@@ -66,7 +66,15 @@ def voila_command(port: int, *, host: str = "127.0.0.1", preheat: bool = True, p
     if sign_in:
         command += [f"--Voila.identity_provider_class={SIGN_IN_PROVIDER}",
                     "--VoilaConfiguration.http_header_envs=Cookie"]
+    if _is_loopback(host):  # answer only to this machine's own names: no DNS rebinding onto the operator's pages
+        command.append("--Voila.tornado_settings={'allow_remote_access': False}")
+    # Every page view starts a kernel; one whose page was closed is stopped after 10 minutes.
+    command += ["--MappingKernelManager.cull_idle_timeout=600", "--MappingKernelManager.cull_interval=60"]
     return command
+
+
+def _is_loopback(host: str) -> bool:
+    return host in LOOPBACK or host.startswith("127.")
 
 
 def page_settings(settings: Settings, user: str | None = None) -> Settings:
@@ -201,9 +209,17 @@ def api_command(port: int, lab_root: Path, *, host: str = "127.0.0.1", sign_in: 
     ``JUPYTER_TOKEN`` in its environment (``ApiServer`` sets it): a command line is readable by every
     local user (``ps``), an environment only by the same user. With ``sign_in``, users are the lab's
     accounts (labkit tokens and sign-in sessions) and Jupyter's own resources are closed to them."""
+    # Only labkit's extension: Voilà's server extension and terminals, enabled in this environment for
+    # every Jupyter server, would render (run) any notebook under the server's root and list its files.
+    # The root is an empty folder of its own for the same reason: the lab folder holds other people's
+    # files and notebooks.
+    root = lab_root / "logs" / "api-root"
+    root.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", f"--ServerApp.ip={host}",
                "--ServerApp.port_retries=0", "--ServerApp.jpserver_extensions=labkit_api=True",
-               f"--LabkitAPI.lab_dir={lab_root}", f"--ServerApp.root_dir={lab_root}"]
+               "--ServerApp.jpserver_extensions=voila.server_extension=False",
+               "--ServerApp.jpserver_extensions=jupyter_server_terminals=False", "--ServerApp.terminals_enabled=False",
+               f"--LabkitAPI.lab_dir={lab_root}", f"--ServerApp.root_dir={root}"]
     if sign_in:
         command += [f"--ServerApp.identity_provider_class={SIGN_IN_PROVIDER}",
                     f"--ServerApp.authorizer_class={SIGN_IN_AUTHORIZER}"]

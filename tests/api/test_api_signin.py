@@ -100,8 +100,9 @@ def test_jupyters_own_resources_are_closed_to_every_web_user(signin_api: tuple[l
     lab, server = signin_api
     browser, _ = signed_in(server, "boss")  # not even the lab's admin: they would run code as the lab
     for client in (browser, requests.Session()):
-        for path in ("/api/contents", "/api/kernels", "/api/terminals", "/api/sessions", "/api/kernelspecs"):
+        for path in ("/api/contents", "/api/kernels", "/api/sessions", "/api/kernelspecs"):
             assert client.get(root(server) + path, timeout=30).status_code == 403, path
+        assert client.get(root(server) + "/api/terminals", timeout=30).status_code == 404  # not even served
     started = browser.post(root(server) + "/api/kernels", json={"name": "python3"}, timeout=30,
                            headers={"X-XSRFToken": browser.cookies["_xsrf"]})
     assert started.status_code == 403
@@ -122,7 +123,7 @@ def test_signing_out_ends_the_session_on_the_server(signin_api: tuple[labkit.Lab
 
 def test_after_signing_in_only_paths_on_this_server_are_followed(signin_api: tuple[labkit.Lab, ApiServer]) -> None:
     lab, server = signin_api
-    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example"):
+    for target in ("https://evil.example/", "//evil.example/x", "/\\evil.example", "/\x7f/evil.example", "/é"):
         _, answer = signed_in(server, next_url=target)
         assert answer.status_code == 302 and answer.headers["Location"] == "/", target
 
@@ -136,3 +137,35 @@ def test_repeated_wrong_passwords_pause_that_user_name(signin_api: tuple[labkit.
     assert answer.status_code == 429 and re.search(r"try again in \d+ minutes", answer.text)
     _, other = signed_in(server, "alice", PASSWORD)  # other names are not affected
     assert other.status_code == 302
+
+
+def test_sign_in_guesses_sent_at_once_still_count(signin_api: tuple[labkit.Lab, ApiServer]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+    lab, server = signin_api
+    lab.add_user("target", password=PASSWORD)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: signed_in(server, "target", "a wrong guess")[1].status_code, range(8)))
+    assert answers.count(403) <= 5 and answers.count(429) >= 3, answers
+
+
+def test_the_sign_in_form_is_small_and_long_names_cost_nothing(signin_api: tuple[labkit.Lab, ApiServer]) -> None:
+    lab, server = signin_api
+    browser = requests.Session()
+    browser.get(root(server) + "/login", timeout=30)
+    huge = browser.post(root(server) + "/login", timeout=60, allow_redirects=False,
+                        data={"username": "x" * 5_000_000, "password": "p", "_xsrf": browser.cookies["_xsrf"]})
+    assert huge.status_code == 413
+    long_name = browser.post(root(server) + "/login", timeout=30, allow_redirects=False,
+                             data={"username": "x" * 5_000, "password": "p", "_xsrf": browser.cookies["_xsrf"]})
+    assert long_name.status_code == 403 and "wrong user name or password" in long_name.text
+    no_xsrf = requests.post(root(server) + "/login", data={"username": "alice", "password": PASSWORD},
+                            allow_redirects=False, timeout=30)
+    assert no_xsrf.status_code == 403 and SESSION_COOKIE not in no_xsrf.headers.get("Set-Cookie", "")
+
+
+def test_the_api_server_runs_no_notebook_and_lists_no_file(signin_api: tuple[labkit.Lab, ApiServer]) -> None:
+    lab, server = signin_api
+    (lab.settings.root / "planted.ipynb").write_text("{}")  # what a run's scratch folder could hold
+    for path in ("/voila/api/contents/", "/voila/render/planted.ipynb", "/voila/files/labkit.toml",
+                 "/api/terminals", "/terminals/websocket/1"):
+        assert requests.get(root(server) + path, timeout=30).status_code in (403, 404), path

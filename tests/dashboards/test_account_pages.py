@@ -120,3 +120,20 @@ def test_the_users_page_is_the_admins_and_does_what_the_cli_does(signin_lab: lab
     users.user_choice.value = "carla"
     users.apply_button.click()
     assert "carla" not in [a.name for a in signin_lab.accounts()]
+
+
+def test_an_open_page_changes_nothing_once_its_sign_in_has_ended(signin_lab: labkit.Lab,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    bert = as_visitor(signin_lab, monkeypatch, "bert")
+    account = AccountPage(bert)
+    signin_lab.sign_out(bert.session)  # in another tab
+    before = lab_state(signin_lab)
+    account.token_name.value = "stolen"
+    account.create_button.click()
+    assert account.token_message.kind == "error" and "sign-in has ended" in account.token_message.text
+    assert lab_state(signin_lab) == before
+
+
+def test_the_session_is_found_among_odd_cookies_as_the_servers_find_it() -> None:
+    assert session_secret(f'other={{"a": 1}}; spaced=a b; {SESSION_COOKIE}=s3cret') == "s3cret"
+    assert session_secret("") is None and session_secret(f"{SESSION_COOKIE}=") is None

@@ -2,11 +2,13 @@
 read_only setting, and the sign-in a public host needs."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -64,6 +66,19 @@ def test_labkit_serve_prints_the_url_and_serves_the_pages_and_the_api(tmp_path: 
         request = urllib.request.Request(f"{api_url}/models", headers={"Authorization": f"token {token}"})
         with urllib.request.urlopen(request, timeout=60) as response:
             assert response.status == 200 and b'"items"' in response.read()
+        rebound = urllib.request.Request(url, headers={"Host": "attacker.example"})  # DNS rebinding
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(rebound, timeout=60)
+        assert refused.value.code == 403
+        server_root = api_url.split("/labkit/")[0]
+        for path in ("/voila/api/contents/", "/voila/render/labkit.toml", "/api/terminals"):
+            closed = urllib.request.Request(server_root + path, headers={"Authorization": f"token {token}"})
+            with pytest.raises(urllib.error.HTTPError) as missing:  # only labkit's extension ...
+                urllib.request.urlopen(closed, timeout=60)
+            assert missing.value.code == 404, path
+        listing = urllib.request.Request(server_root + "/api/contents", headers={"Authorization": f"token {token}"})
+        with urllib.request.urlopen(listing, timeout=60) as response:  # ... on an empty root, not the lab folder
+            assert json.loads(response.read())["content"] == []
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -104,6 +119,13 @@ def test_serve_refuses_a_public_host_without_sign_in_or_read_only(tmp_path: Path
     check_host("127.0.0.1", load_settings(lab_dir))
     with pytest.raises(PermissionError):
         check_host("192.168.1.10", load_settings(lab_dir))
+
+
+def test_page_kernels_of_closed_pages_are_culled_and_loopback_answers_only_local_names() -> None:
+    command = voila_command(9999)
+    assert "--MappingKernelManager.cull_idle_timeout=600" in command
+    assert "--Voila.tornado_settings={'allow_remote_access': False}" in command
+    assert not any("allow_remote_access" in part for part in voila_command(9999, host="0.0.0.0"))
 
 
 def test_with_sign_in_both_servers_use_labkits_identity_provider(tmp_path: Path) -> None:
