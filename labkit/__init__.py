@@ -15,7 +15,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import Forbidden, Incompatible, InvalidInput, LabkitError, NotFound, StaleVersion
+from .errors import BrokerUnavailable, Forbidden, Incompatible, InvalidInput, LabkitError, NotFound, StaleVersion
 
 if TYPE_CHECKING:
     from .config import Settings, load_settings
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 _LAZY = {"Settings": ".config", "load_settings": ".config", "RunInfo": ".experiments", "Lab": ".lab",
          "SaveResult": ".lab", "OutputData": ".results", "Prediction": ".results"}
 
-__all__ = ["Forbidden", "Incompatible", "InvalidInput", "Lab", "LabkitError", "NotFound", "OutputData",
+__all__ = ["BrokerUnavailable", "Forbidden", "Incompatible", "InvalidInput", "Lab", "LabkitError", "NotFound", "OutputData",
            "Prediction", "RunInfo", "SaveResult", "Settings", "StaleVersion", "load_settings"]
 __version__ = "0.1.0"
 

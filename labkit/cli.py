@@ -543,6 +543,20 @@ def worker(ctx: click.Context, concurrency: int, queues: str | None, beat: bool,
 
 
 @main.command()
+@click.option("--quick", is_flag=True, help="Compare only each repository's main with the database "
+              "(what runs when a lab opens); by default every version's commit is looked up too.")
+@click.pass_context
+def doctor(ctx: click.Context, quick: bool) -> None:
+    """Record versions whose save was cut between git and the database; report what cannot be
+    repaired (exit status 1 then)."""
+    from .doctor import repair
+    report = repair(load_settings(ctx.obj["lab_dir"]), check_commits=not quick)
+    click.echo(str(report))
+    if report.kept or report.missing or report.unexplained:
+        ctx.exit(1)
+
+
+@main.command()
 @click.pass_context
 def upgrade(ctx: click.Context) -> None:
     """Bring the lab's database schema to this labkit's version (Alembic migrations)."""

@@ -23,3 +23,8 @@ class Incompatible(LabkitError):
 
 class Forbidden(LabkitError, PermissionError):
     """The user may see this entity or run but may not do what was asked (edit, share, moderate)."""
+
+
+class BrokerUnavailable(LabkitError, ConnectionError):
+    """The message broker could not take a run's message (down, unreachable, unwritable); the run was
+    not recorded."""

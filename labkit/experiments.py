@@ -15,18 +15,21 @@ from datetime import datetime
 from typing import Any
 
 from celery import Celery
-from sqlalchemy import Select, func, select, update
-from sqlalchemy.orm import aliased, selectinload
+from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy.orm import Session, aliased, selectinload
 
 from . import access
 from .config import Settings
-from .errors import InvalidInput
+from .errors import BrokerUnavailable, InvalidInput
 from .protocols import Compatibility, Interface, compatibility
 from .queue.tasks import send_run
+from .runner import claims
 from .runner.claims import FINAL
 from .store import orm
+from .store.db import insert_skipping_conflicts
 from .store.db import Database
 from .store.entities import EntityStore, VersionInfo
+
 
 
 def parameter_mismatch(default: Any, value: Any) -> str | None:
@@ -120,6 +123,30 @@ def run_info(run: orm.Run) -> RunInfo:
                    access.run_visibility(e.model_version.visibility, e.protocol_version.visibility))
 
 
+def _experiment_id(s: Session, model_version_id: int, protocol_version_id: int) -> tuple[int, bool]:
+    """The experiment of a (model version, protocol version) pair, created on its first run.
+
+    Two processes (a notebook and the dashboards, two ``labkit matrix``) often submit the first run
+    of a pair at the same moment. A look-then-insert lets both see no row and fails the second on the
+    unique key when the first commits, so the insert itself skips an existing pair (``ON CONFLICT DO
+    NOTHING``, as for blobs) and the row is read back, whoever wrote it. Returns (id, whether this
+    call created it)."""
+    def existing() -> int | None:
+        return s.scalar(select(orm.Experiment.id).where(orm.Experiment.model_version_id == model_version_id,
+                                                         orm.Experiment.protocol_version_id == protocol_version_id))
+    found = existing()
+    if found is not None:
+        return found, False
+    created = s.scalar(insert_skipping_conflicts(s, orm.Experiment)
+                       .values(model_version_id=model_version_id, protocol_version_id=protocol_version_id,
+                               created_at=orm.utcnow())
+                       .on_conflict_do_nothing(index_elements=["model_version_id", "protocol_version_id"])
+                       .returning(orm.Experiment.id))  # None when another process's row was there
+    found = created if created is not None else existing()
+    assert found is not None
+    return found, created is not None
+
+
 @dataclass(frozen=True)
 class PlannedExperiment:
     model: VersionInfo
@@ -195,13 +222,8 @@ class Experiments:
         run_id = str(uuid.uuid4())
         status = "queued" if compat.compatible else "inapplicable"
         with self.db.session() as s:
-            experiment = s.scalar(select(orm.Experiment).where(
-                orm.Experiment.model_version_id == model.id, orm.Experiment.protocol_version_id == protocol.id))
-            if experiment is None:
-                experiment = orm.Experiment(model_version_id=model.id, protocol_version_id=protocol.id)
-                s.add(experiment)
-                s.flush()
-            run = orm.Run(id=run_id, experiment_id=experiment.id, parameters=parameters, status=status,
+            experiment_id, new_experiment = _experiment_id(s, model.id, protocol.id)
+            run = orm.Run(id=run_id, experiment_id=experiment_id, parameters=parameters, status=status,
                           time_limit=min(interface.time_limit or math.inf, self.settings.run_time_limit),
                           queue=queue or self.settings.default_queue, created_by=self.user,
                           missing_terms=list(compat.missing_required),
@@ -209,8 +231,32 @@ class Experiments:
             s.add(run)
             s.add(orm.RunEvent(run_id=run_id, status=status, detail="" if compat.compatible else compat.explain()))
         if compat.compatible:
-            send_run(self.celery, self.settings, run_id, queue)
+            try:
+                send_run(self.celery, self.settings, run_id, queue)
+            except BrokerUnavailable as err:
+                if self._withdraw(run_id, experiment_id if new_experiment else None):
+                    raise BrokerUnavailable(
+                        f"{err}. The run was not recorded. Make sure the broker is running and reachable "
+                        "(the setting broker_url; docs/configuration.md), then submit it again.") from err
+                # a worker has it already: the message did get through before the error
+            else:
+                claims.mark_sent(self.db, run_id)
         return self.get(run_id)
+
+    def _withdraw(self, run_id: str, new_experiment: int | None) -> bool:
+        """Take back a queued run whose message the broker refused, and the experiment row its submit
+        created, so that a refused submit changes nothing (False if a worker took the run meanwhile).
+        Should this fail too, the run stays queued unsent and the reaper sends it (claims.unsent_runs)."""
+        with self.db.session() as s:
+            untouched = (orm.Run.id == run_id) & (orm.Run.status == "queued") & (orm.Run.attempt == 0)
+            s.execute(delete(orm.RunEvent).where(orm.RunEvent.run_id.in_(select(orm.Run.id).where(untouched))))
+            if s.execute(delete(orm.Run).where(untouched)).rowcount != 1:
+                return False
+            if new_experiment is not None:
+                s.execute(delete(orm.Experiment).where(
+                    orm.Experiment.id == new_experiment,
+                    ~select(orm.Run.id).where(orm.Run.experiment_id == new_experiment).exists()))
+        return True
 
     def get(self, run_id: str) -> RunInfo:
         with self.db.session() as s:

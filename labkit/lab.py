@@ -56,6 +56,9 @@ class Lab:
         self.db = Database(settings.database_url)
         self.db.upgrade()
         self.store = EntityStore(self.db, settings.repositories)
+        from .doctor import at_startup
+        # interrupted saves are recorded before anyone saves on top of them (docs/storage.md)
+        self.repairs = at_startup(self)
         self.celery = make_celery(settings)
         self.experiments = Experiments(settings, self.db, self.store, self.celery)
         self.workers = EmbeddedWorkers(settings, lambda: declare_queues(self.celery, settings))

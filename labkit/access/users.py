@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..store import orm
+from ..store.db import insert_skipping_conflicts
 
 TOKEN_PREFIX = "lk_"
 #: Who a public, read-only dashboard site acts as: a user who owns nothing and so reads only public
@@ -63,11 +64,13 @@ def get_or_create_user(session: Session, name: str) -> orm.User:
     if name == PUBLIC_VISITOR:
         raise Forbidden(f"{PUBLIC_VISITOR!r} is the name of visitors who are not signed in: it cannot own, "
                         "share or be shared anything; sign in (or choose another user name)")
-    user = session.scalar(select(orm.User).where(orm.User.name == check_user_name(name)))
-    if user is None:
-        user = orm.User(name=name)
-        session.add(user)
-        session.flush()
+    query = select(orm.User).where(orm.User.name == check_user_name(name))
+    user = session.scalar(query)
+    if user is None:  # two processes may meet a new name at once: the second skips the insert
+        session.execute(insert_skipping_conflicts(session, orm.User).values(name=name, created_at=orm.utcnow())
+                        .on_conflict_do_nothing(index_elements=["name"]))
+        user = session.scalar(query)
+        assert user is not None
     return user
 
 

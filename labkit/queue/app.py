@@ -2,8 +2,12 @@
 labkit starts) and scale-out (RabbitMQ/PostgreSQL URLs, ``labkit worker`` on other machines)."""
 from __future__ import annotations
 
+import time
+
 from celery import Celery
 from kombu import Queue
+from kombu.exceptions import OperationalError as KombuOperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..config import Settings
 
@@ -51,6 +55,33 @@ def make_celery(settings: Settings) -> Celery:
     from . import tasks
     tasks.register(app, settings)
     return app
+
+
+def ensure_queue(app: Celery, settings: Settings, queue: str) -> None:
+    """Make sure the SQL transport has ``queue``'s row before the first message to it from this app.
+
+    kombu's SQL transport creates a queue's row on first use with a look-then-insert that only a
+    thread lock guards: two processes sending the first message of a queue at once fail the second
+    on the unique name (an IntegrityError, which also leaves that channel's session unusable for
+    every later message). So the row is made here, once per app and queue, on a connection of its
+    own that is thrown away: losing that race there is harmless, and the next attempt finds the row.
+    (RabbitMQ declares queues idempotently; nothing to do there.)"""
+    declared: set[str] = app.__dict__.setdefault("_labkit_declared_queues", set())
+    if queue in declared or not settings.broker_url.startswith("sqla+"):
+        return
+    for attempt in range(3):
+        try:
+            with app.connection_for_write() as connection:
+                Queue(queue, channel=connection.default_channel).declare()
+            break
+        except (IntegrityError, OperationalError, KombuOperationalError) as err:
+            # another process created the row (or, in a new broker file, the tables: SQLAlchemy's
+            # create_all looks before it creates too) between our look and our insert
+            lost_race = isinstance(err, IntegrityError) or "already exists" in str(err)
+            if not lost_race or attempt == 2:
+                raise
+            time.sleep(0.05)
+    declared.add(queue)
 
 
 def declare_queues(app: Celery, settings: Settings) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import psutil
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from ..store import orm
 from ..store.db import Database
@@ -131,6 +131,35 @@ def requeue(db: Database, run_id: str, reason: str) -> bool:
             return False
         s.add(orm.RunEvent(run_id=run_id, status=status, attempt=run.attempt, detail=detail))
         return status == "queued"
+
+
+def mark_sent(db: Database, run_id: str) -> bool:
+    """Record that a queued run's message is on the broker.
+
+    A queued run's ``heartbeat_at`` is the moment its message was handed to the broker (NULL: not
+    yet). The run row is written before its message is sent, so a process that dies between the
+    two, or a broker that fails then, leaves a queued run that no worker will ever receive;
+    ``unsent_runs`` finds those by this mark. (A running run's ``heartbeat_at`` is its worker's.)"""
+    with db.session() as s:
+        return s.execute(update(orm.Run).where(orm.Run.id == run_id, orm.Run.status == "queued",
+                                               orm.Run.heartbeat_at.is_(None))
+                         .values(heartbeat_at=now())).rowcount == 1
+
+
+def unsent_runs(db: Database, grace: float) -> list[str]:
+    """Queued runs whose message was never marked sent, recorded more than ``grace`` seconds ago (a
+    submit still talking to the broker is left alone): to be sent again. A re-sent message that
+    turns out to be a duplicate is harmless, since a run is claimed once."""
+    with db.session() as s:
+        candidates = s.execute(select(orm.Run.id, orm.Run.created_at)
+                               .where(orm.Run.status == "queued", orm.Run.heartbeat_at.is_(None))).all()
+        # a re-queued run was created long ago: its last event says when it was queued again
+        last_queued = dict(s.execute(select(orm.RunEvent.run_id, func.max(orm.RunEvent.at))
+                                     .where(orm.RunEvent.run_id.in_([c.id for c in candidates]))
+                                     .group_by(orm.RunEvent.run_id)).all()) if candidates else {}
+    cutoff = now() - timedelta(seconds=grace)
+    return [c.id for c in candidates
+            if (_aware(last_queued.get(c.id)) or _aware(c.created_at) or cutoff) <= cutoff]
 
 
 def queue_of(db: Database, run_id: str) -> str | None:

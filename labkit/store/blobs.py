@@ -15,12 +15,11 @@ from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from . import orm
+from .db import insert_skipping_conflicts
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 
 def put_blob(session: Session, data: bytes) -> str:
@@ -33,8 +32,7 @@ def put_blob(session: Session, data: bytes) -> str:
     """
     sha = hashlib.sha256(data).hexdigest()
     if session.get(orm.Blob, sha) is None:
-        insert = _INSERTS[session.get_bind().dialect.name]
-        session.execute(insert(orm.Blob).values(sha256=sha, size=len(data), data=data)
+        session.execute(insert_skipping_conflicts(session, orm.Blob).values(sha256=sha, size=len(data), data=data)
                         .on_conflict_do_nothing(index_elements=["sha256"]))
     return sha
 

@@ -3,14 +3,17 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from alembic import command
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 
 from ..errors import InvalidInput
 
@@ -112,3 +115,10 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_skipping_conflicts(session: Session, model: type) -> Any:
+    """An INSERT of ``model`` in the session's dialect, to finish with ``.on_conflict_do_nothing(...)``:
+    for rows that two processes may create at the same moment (a blob, an experiment, a user), where a
+    look-then-insert fails the second one on the unique key."""
+    return _INSERTS[session.get_bind().dialect.name](model)

@@ -28,7 +28,8 @@ from ..errors import InvalidInput, NotFound, StaleVersion
 from . import blobs, orm
 from .db import Database
 from .kinds import MAIN_SUFFIX, DatasetColumns, check_kind, describe
-from .repos import LABKIT_EMAIL_DOMAIN, MAX_FILE_BYTES, EntityRepository, check_file_name, check_tag_name
+from .repos import (LABKIT_EMAIL_DOMAIN, MAX_FILE_BYTES, EntityRepository, check_file_name, check_tag_name,
+                    split_trailers, with_trailers)
 
 LATEST = "latest"
 log = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ class EntityStore:
         self.repositories = repositories
 
     @contextlib.contextmanager
-    def _save_lock(self, kind: str, name: str) -> Iterator[None]:
+    def save_lock(self, kind: str, name: str) -> Iterator[None]:
         """Held by a save from reading the entity's latest version to recording the new one, so that
         saves of one entity on this machine take turns, and an unrecorded commit found while holding
         it can only be left by a save that died (a file lock goes with its process). Lock files live
@@ -110,7 +111,7 @@ class EntityStore:
             raise InvalidInput(f"parent {parent!r} is not a commit: give at least 4 characters of its sha")
         # one save of an entity at a time on this machine, from reading its latest version to
         # recording the new one (and an unrecorded commit found under the lock was left by a save that died)
-        with self._save_lock(kind, name):
+        with self.save_lock(kind, name):
             with self.db.session() as session:
                 author_viewer = access.viewer(session, access.check_user_name(author))
                 entity = self._entity(session, kind, name, missing_ok=True)
@@ -138,11 +139,6 @@ class EntityStore:
                     if not protocol:
                         raise InvalidInput("a data set must name the protocol whose outputs it measures")
                     protocol_entity = access.readable_entity(session, author, "protocol", protocol)
-                user = access.get_or_create_user(session, author)
-                if entity is None:
-                    entity = orm.Entity(kind=kind, name=name, owner=user)
-                    session.add(entity)
-                    session.flush()
                 repo = self.repository(kind, name)
                 if latest is None and not repo.path.exists():
                     EntityRepository.create(repo.path)
@@ -153,29 +149,91 @@ class EntityStore:
                                and session.scalar(select(orm.Version.id).where(orm.Version.commit == head)) is None)
                 if interrupted:
                     # a save that died between its git commit and its database commit: it never
-                    # completed (nobody was told it did), so main goes back to the last recorded version;
-                    # the commit itself stays in the repository's objects
-                    log.warning("%s %s: commit %s was never recorded (an interrupted save); main reset to %s",
-                                kind, name, head[:10], (base or "empty")[:10])
+                    # completed (nobody was told it did), so main goes back to the last recorded
+                    # version; the commit is kept on a branch of its own, which labkit.doctor reports
+                    branch = repo.keep(head)
+                    log.warning("%s %s: commit %s was never recorded (an interrupted save); main reset to %s, "
+                                "the commit kept on branch %s", kind, name, head[:10], (base or "empty")[:10], branch)
                     repo.reset_main(base, expected=head)
                 if repo.head() != base:
                     raise StaleVersion(f"{kind} {name}'s repository has moved on; reload and try again")
-                commit = repo.commit(files, message=message or f"{kind} {name}: new version",
-                                     author=author, email=f"{author}{LABKIT_EMAIL_DOMAIN}", base=base)
+                text = message or f"{kind} {name}: new version"
+                # every database write comes after the git commit: a save holds no database lock
+                # while git works, and a save cut in between leaves a commit that labkit.doctor can
+                # record from the commit alone (its trailers say what the row needs)
+                commit = repo.commit(files, message=with_trailers(text, {
+                    "Main-File": main, "Visibility": visibility, "Protocol": protocol if kind == "dataset" else None}),
+                    author=author, email=f"{author}{LABKIT_EMAIL_DOMAIN}", base=base)
                 try:
-                    version = orm.Version(entity=entity, number=(latest.number + 1) if latest else 1,
-                                          commit=commit.sha, parent_commit=base, main_file=main,
-                                          message=commit.message, author=author, visibility=visibility)
-                    session.add(version)
-                    session.flush()
-                    _record_metadata(session, kind, version, described, protocol_entity)
-                    blobs.record_version_files(session, version.id, self._commit_tree(repo, commit.sha))
+                    version = self._record(session, kind, name, entity, latest, repo, commit.sha, main=main,
+                                           described=described, protocol_entity=protocol_entity, author=author,
+                                           message=text, visibility=visibility)
                     session.commit()
                 except BaseException:
                     session.rollback()
                     repo.reset_main(base, expected=commit.sha)
                     raise
                 return version_info(version)
+
+    def _record(self, session: Session, kind: str, name: str, entity: orm.Entity | None,
+                latest: orm.Version | None, repo: EntityRepository, sha: str, *, main: str, described: Any,
+                protocol_entity: orm.Entity | None, author: str, message: str, visibility: str) -> orm.Version:
+        """Write the rows of a version whose commit is on ``main`` (the entity's too, if new): what a
+        save does after its git commit, and what labkit.doctor does for a save cut before this."""
+        user = access.get_or_create_user(session, author)
+        if entity is None:
+            entity = orm.Entity(kind=kind, name=name, owner=user)
+            session.add(entity)
+            session.flush()
+        version = orm.Version(entity=entity, number=(latest.number + 1) if latest else 1, commit=sha,
+                              parent_commit=latest.commit if latest else None, main_file=main, message=message,
+                              author=author, visibility=visibility)
+        session.add(version)
+        session.flush()
+        _record_metadata(session, kind, version, described, protocol_entity)
+        blobs.record_version_files(session, version.id, self._commit_tree(repo, sha))
+        return version
+
+    def record_interrupted(self, kind: str, name: str, sha: str) -> VersionInfo:
+        """Record commit ``sha``, left on ``main`` by a save cut before its database commit, as the
+        version that save meant to make: the same checks as a save (the main file is valid, its
+        author may still add versions, a dataset's protocol exists) and the same rows. The caller
+        (labkit.doctor) holds the entity's save lock and has checked that ``sha`` is a labkit commit
+        on top of the latest recorded version. Raises what a save would raise if it cannot."""
+        repo = self.repository(kind, name)
+        info = repo.info(sha)
+        text, fields = split_trailers(info.message)
+        files = self._commit_tree(repo, sha)
+        with self.db.session() as session:
+            entity = self._entity(session, kind, name, missing_ok=True)
+            latest = entity.versions[-1] if entity and entity.versions else None
+            if (latest.commit if latest else None) != repo.parent_of(sha):
+                raise StaleVersion(f"{kind} {name}: commit {sha[:10]} is not on top of the latest recorded version")
+            author = access.check_user_name(info.author)
+            if entity is not None:
+                access.require_editor(session, access.viewer(session, author), entity)
+            main = fields.get("Main-File") or (latest.main_file if latest and latest.main_file in files else None) \
+                or _guess_main(kind, files)
+            if main not in files or not main.endswith(MAIN_SUFFIX[kind]):
+                raise InvalidInput(f"commit {sha[:10]} has no {kind} main file {main!r}")
+            described = describe(kind, files[main])
+            protocol_entity = None
+            if kind == "dataset":
+                protocol = fields.get("Protocol") or (latest and session.scalar(
+                    select(orm.Entity.name).join(orm.Dataset, orm.Dataset.protocol_id == orm.Entity.id)
+                    .where(orm.Dataset.version_id == latest.id)))
+                if not protocol:
+                    raise InvalidInput(f"commit {sha[:10]} does not say which protocol the data set measures")
+                protocol_entity = access.readable_entity(session, author, "protocol", protocol)
+            visibility = fields.get("Visibility") or orm.PRIVATE  # never more visible than it was asked to be
+            access.check_visibility(visibility)
+            if visibility == orm.MODERATED:
+                raise InvalidInput("a new version cannot be recorded as moderated")
+            version = self._record(session, kind, name, entity, latest, repo, sha, main=main, described=described,
+                                   protocol_entity=protocol_entity, author=author, message=text,
+                                   visibility=visibility)
+            session.flush()
+            return version_info(version)
 
     def check_tag(self, kind: str, name: str, tag: str, *, user: str) -> str:
         """Before saving: refuse a tag that is malformed or already names a version of this entity,

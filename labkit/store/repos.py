@@ -12,7 +12,9 @@ from datetime import datetime
 from pathlib import Path, PurePosixPath
 
 import git
+from gitdb import GitDB
 from gitdb.base import IStream
+from gitdb.exc import BadObject
 from git.index.typ import BaseIndexEntry
 
 from ..errors import InvalidInput, StaleVersion
@@ -57,6 +59,25 @@ class CommitInfo:
 
 
 LABKIT_EMAIL_DOMAIN = "@labkit.local"  # of the author of every commit the store makes
+UNRECORDED_PREFIX = "unrecorded/"  # branches keeping commits of interrupted saves (labkit.doctor)
+_TRAILER = re.compile(r"^Labkit-([A-Za-z-]+): (.*)$")
+
+
+def with_trailers(message: str, fields: dict[str, str | None]) -> str:
+    """A commit message that also carries what the database records about the version (main file,
+    visibility, a dataset's protocol), so that a commit whose save was cut before its database row
+    can be recorded later exactly as the save meant to (labkit.doctor)."""
+    lines = [f"Labkit-{key}: {value}" for key, value in fields.items() if value]
+    return message.rstrip("\n") + ("\n\n" + "\n".join(lines) if lines else "") + "\n"
+
+
+def split_trailers(message: str) -> tuple[str, dict[str, str]]:
+    """(the message as the user wrote it, the Labkit-* trailers) of a commit message."""
+    text, _, last = message.rstrip("\n").rpartition("\n\n")
+    matches = [_TRAILER.match(line) for line in last.splitlines()]
+    if not text or not matches or not all(matches):
+        return message.strip(), {}
+    return text.strip(), {m[1]: m[2].strip() for m in matches if m}
 
 
 class EntityRepository:
@@ -118,6 +139,44 @@ class EntityRepository:
         rather than by someone committing into the repository by hand?"""
         return str(self._repo.commit(sha).author.email).endswith(LABKIT_EMAIL_DOMAIN)
 
+    def keep(self, sha: str) -> str:
+        """Keep commit ``sha`` on a branch of its own (``unrecorded/<sha>``) before ``main`` leaves it,
+        so an interrupted save's work is never left to git's garbage collection; returns the branch."""
+        branch = f"{UNRECORDED_PREFIX}{sha[:12]}"
+        self._repo.git.update_ref(f"refs/heads/{branch}", sha)
+        return branch
+
+    def unrecorded_branches(self) -> dict[str, str]:
+        """Branch name -> commit of every ``unrecorded/`` branch (see ``keep``), read from the ref
+        files without starting git: labkit.doctor reads this for every entity at start-up."""
+        refs = {}
+        loose = self.path / "refs" / "heads" / UNRECORDED_PREFIX.rstrip("/")
+        packed = self.path / "packed-refs"
+        if packed.exists():  # after a `git gc`
+            for line in packed.read_text().splitlines():
+                sha, _, ref = line.partition(" ")
+                if ref.startswith(f"refs/heads/{UNRECORDED_PREFIX}"):
+                    refs[ref.removeprefix("refs/heads/")] = sha
+        if loose.is_dir():
+            for file in loose.iterdir():
+                refs[f"{UNRECORDED_PREFIX}{file.name}"] = file.read_text().strip()
+        return refs
+
+    def main_sha(self) -> str | None:
+        """The commit ``main`` names (None before the first one), read from the ref files without
+        starting git (``head`` asks git's object store and starts a process)."""
+        try:
+            return git.SymbolicReference.dereference_recursive(self._repo, "refs/heads/main")
+        except (ValueError, OSError):
+            return None
+
+    def has_commit(self, sha: str) -> bool:
+        """Does the repository hold commit ``sha`` (read from git's object store, no git process)?"""
+        try:
+            return GitDB(str(self.path / "objects")).info(bytes.fromhex(sha)).type == b"commit"
+        except (ValueError, OSError, KeyError, BadObject):
+            return False
+
     def reset_main(self, sha: str | None, *, expected: str) -> None:
         """Undo our commit ``expected`` whose metadata could not be saved (only if still the head)."""
         repo = self._repo
@@ -131,7 +190,7 @@ class EntityRepository:
 
     def info(self, sha: str) -> CommitInfo:
         c = self._repo.commit(sha)
-        return CommitInfo(c.hexsha, c.message, c.author.name or "", c.authored_datetime)
+        return CommitInfo(c.hexsha, str(c.message), c.author.name or "", c.authored_datetime)
 
     def files(self, sha: str) -> list[str]:
         tree = self._repo.commit(sha).tree

@@ -12,7 +12,8 @@ from jupyter_server.auth.decorator import allow_unauthenticated
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from labkit import Forbidden, Incompatible, InvalidInput, Lab, LabkitError, NotFound, StaleVersion
+from labkit import (BrokerUnavailable, Forbidden, Incompatible, InvalidInput, Lab, LabkitError, NotFound,
+                    StaleVersion)
 
 from .. import identity
 from ..pagination import parse
@@ -23,6 +24,7 @@ T = TypeVar("T")
 # labkit's errors -> HTTP statuses (docs/api.md, "Errors"); the library decides, the API only maps.
 _STATUS: tuple[tuple[type[Exception], int], ...] = (
     (NotFound, 404), (Forbidden, 403), (InvalidInput, 400), (StaleVersion, 400), (Incompatible, 400),
+    (BrokerUnavailable, 503),
 )
 SETTINGS_KEY = "labkit_api"
 
