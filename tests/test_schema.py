@@ -26,18 +26,26 @@ def test_migrations_create_exactly_the_orm_schema(tmp_path: Path) -> None:
             "api_tokens", "collaborators", "alembic_version"} <= tables
 
 
-def test_versions_saved_before_permissions_existed_stay_readable_by_everyone(tmp_path: Path) -> None:
-    """Migration 0003 publishes the versions already there: every user could read them until then."""
-    db = Database(f"sqlite:///{tmp_path / 'old.sqlite'}")
+def old_database(path: Path, revision: str, *rows: str) -> Database:
+    """A lab database at an earlier schema ``revision``, holding ``rows`` (SQL inserts)."""
+    db = Database(f"sqlite:///{path}")
     with db.engine.begin() as connection:
         config = alembic_config(str(db.engine.url))
         config.attributes["connection"] = connection
-        command.upgrade(config, "0002")
-        connection.execute(text("INSERT INTO users (id, name, created_at) VALUES (1, 'old', '2026-01-01')"))
-        connection.execute(text("INSERT INTO entities (id, kind, name, owner_id, created_at) "
-                                "VALUES (1, 'model', 'm', 1, '2026-01-01')"))
-        connection.execute(text("INSERT INTO versions (id, entity_id, number, \"commit\", main_file, message, "
-                                "author, created_at) VALUES (1, 1, 1, 'abc', 'm.cellml', '', 'old', '2026-01-01')"))
+        command.upgrade(config, revision)
+        for row in rows:
+            connection.execute(text(row))
+    return db
+
+
+def test_versions_saved_before_permissions_existed_stay_readable_by_everyone(tmp_path: Path) -> None:
+    """Migration 0003 publishes the versions already there: every user could read them until then."""
+    db = old_database(
+        tmp_path / "old.sqlite", "0002",
+        "INSERT INTO users (id, name, created_at) VALUES (1, 'old', '2026-01-01')",
+        "INSERT INTO entities (id, kind, name, owner_id, created_at) VALUES (1, 'model', 'm', 1, '2026-01-01')",
+        "INSERT INTO versions (id, entity_id, number, \"commit\", main_file, message, author, created_at) "
+        "VALUES (1, 1, 1, 'abc', 'm.cellml', '', 'old', '2026-01-01')")
     db.upgrade()
     with db.engine.connect() as connection:
         assert connection.execute(text("SELECT visibility FROM versions")).scalars().all() == ["public"]
@@ -75,15 +83,10 @@ def test_tokens_made_before_accounts_existed_keep_working_under_a_name(tmp_path:
     from labkit.access.users import hash_token
     lab_root = tmp_path / "lab"
     lab_root.mkdir()
-    db = Database(f"sqlite:///{lab_root / 'labkit.sqlite'}")
-    with db.engine.begin() as connection:
-        config = alembic_config(str(db.engine.url))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
-        connection.execute(text("INSERT INTO users (id, name, created_at, is_moderator) VALUES (7, 'old', '2026-01-01', 1)"))
-        connection.execute(text("INSERT INTO api_tokens (id, user_id, token_hash, created_at) "
-                                f"VALUES (3, 7, '{hash_token('lk_old-token')}', '2026-01-01')"))
-    db.dispose()
+    old_database(lab_root / "labkit.sqlite", "0003",
+                 "INSERT INTO users (id, name, created_at, is_moderator) VALUES (7, 'old', '2026-01-01', 1)",
+                 "INSERT INTO api_tokens (id, user_id, token_hash, created_at) "
+                 f"VALUES (3, 7, '{hash_token('lk_old-token')}', '2026-01-01')").dispose()
     with labkit.Lab.open(lab_root) as lab:  # opening upgrades
         assert lab.user_for_token("lk_old-token") == "old"
         assert [(t.name, t.expires_at) for t in lab.tokens("old")] == [("token-3", None)]
