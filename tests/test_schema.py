@@ -87,7 +87,7 @@ def test_tokens_made_before_accounts_existed_keep_working_under_a_name(tmp_path:
                  "INSERT INTO users (id, name, created_at, is_moderator) VALUES (7, 'old', '2026-01-01', 1)",
                  "INSERT INTO api_tokens (id, user_id, token_hash, created_at) "
                  f"VALUES (3, 7, '{hash_token('lk_old-token')}', '2026-01-01')").dispose()
-    with labkit.Lab.open(lab_root) as lab:  # opening upgrades
+    with labkit.Lab.open(lab_root, database_url=f"sqlite:///{lab_root / 'labkit.sqlite'}") as lab:  # opening upgrades
         assert lab.user_for_token("lk_old-token") == "old"
         assert [(t.name, t.expires_at) for t in lab.tokens("old")] == [("token-3", None)]
         account = lab.account("old")
