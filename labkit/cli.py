@@ -572,8 +572,11 @@ def upgrade(ctx: click.Context) -> None:
 
 
 @main.command()
-@click.option("--reference", "reference", required=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--reference", "reference", default=None, type=click.Path(exists=True, file_okay=False),
               help="The reference folder: <model>/<Protocol>/outputs_<name>.csv.")
+@click.option("--sweep", "sweep_only", is_flag=True,
+              help="Instead: run the cheap standard protocols on every model of --models, references or not, "
+                   "and classify each run (success, inapplicable, solver failure, labkit failure).")
 @click.option("--models", "models_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of <model>.cellml files (default: 'models' beside the reference folder).")
 @click.option("--model", "only_models", multiple=True, help="Only these models (repeatable).")
@@ -590,11 +593,20 @@ def upgrade(ctx: click.Context) -> None:
               help="A ledger of predictions (JSON) to judge from where it matches the inputs and code, "
                    "and to add this validation's finished runs to: a validation over several sittings.")
 @click.pass_context
-def validate(ctx: click.Context, reference: str, models_dir: str | None, only_models: tuple[str, ...],
-             only_protocols: tuple[str, ...], report_dir: str | None, n_workers: int | None,
-             retry_failed: bool, keep_workers: bool, no_wait: bool, ledger_file: str | None) -> None:
-    """Run the standard protocols on every model with reference outputs and compare with them."""
+def validate(ctx: click.Context, reference: str | None, sweep_only: bool, models_dir: str | None,
+             only_models: tuple[str, ...], only_protocols: tuple[str, ...], report_dir: str | None,
+             n_workers: int | None, retry_failed: bool, keep_workers: bool, no_wait: bool,
+             ledger_file: str | None) -> None:
+    """Run the standard protocols on every model with reference outputs and compare with them
+    (or, with --sweep, on every model and classify how each run ended)."""
     from .validation import Ledger, pass_rate, validate as run_validation, write_report
+    if sweep_only:
+        if not models_dir:
+            raise click.UsageError("--sweep needs --models DIR: the folder of <model>.cellml files to sweep")
+        _sweep(ctx, Path(models_dir), only_models, only_protocols, report_dir, n_workers, keep_workers, no_wait)
+        return
+    if reference is None:
+        raise click.UsageError("give --reference DIR (or --sweep with --models DIR)")
     ledger = Ledger.load(Path(ledger_file)) if ledger_file else None  # a bad file stops us before the lab opens
     lab = _lab(ctx)
     reference_root = Path(reference).resolve()
@@ -613,6 +625,28 @@ def validate(ctx: click.Context, reference: str, models_dir: str | None, only_mo
     counts = ", ".join(f"{n} {v}" for v, n in sorted(Counter(r.verdict for r in results).items()))
     click.echo(f"pass rate: {100 * pass_rate(results):.1f} % ({passed} of {len(results)} reference outputs; "
                f"{counts}); report: {report}")
+
+
+def _sweep(ctx: click.Context, models_dir: Path, only_models: tuple[str, ...], only_protocols: tuple[str, ...],
+           report_dir: str | None, n_workers: int | None, keep_workers: bool, no_wait: bool) -> None:
+    from .validation.sweep import CLASSES, LABKIT, sweep, write_sweep_report
+    lab = _lab(ctx)
+    started = not lab.workers.running() and not no_wait
+    if started:
+        lab.start_workers(n_workers)
+    try:
+        results = sweep(lab, models_dir, models=only_models or None, protocols=only_protocols or None,
+                        wait=not no_wait, echo=click.echo)
+    except ValueError as err:
+        raise click.ClickException(str(err)) from None
+    finally:
+        if started and not keep_workers:
+            lab.stop_workers()
+    report = write_sweep_report(results, Path(report_dir) if report_dir else lab.settings.root / "sweep")
+    counts = Counter(r.verdict for r in results)
+    click.echo(", ".join(f"{counts[c]} {c}" for c in CLASSES if counts[c]) + f"; report: {report}")
+    if counts[LABKIT]:
+        ctx.exit(1)
 
 
 @main.command()

@@ -32,12 +32,14 @@ STACKLESS = ["cellml", "sim", "results", "validation/test_compare.py", "demo/tes
 # executor's restart of a kernel that never answered; what a browser shows of the dashboards (their
 # queries, their live updates and `labkit serve` are tested on both stacks in tests/dashboards; signing
 # in through the browser runs on both, since sessions live in the lab's database); the JupyterHub
-# service's identity plumbing (the accounts it checks are tested on both stacks in tests/access); and
+# service's identity plumbing (the accounts it checks are tested on both stacks in tests/access); the
+# sweep's classification of how runs ended; and
 # the numerical validation subset. The queue, the workers and the delivery of predictions they pass
 # through are tested on both stacks (tests/runner, tests/api, tests/dashboards) and, isolated
 # workers included, in tests/deploy.
 STACK_INDEPENDENT = ["test_acceptance.py", "demo/test_protocol_library.py", "runner/test_kernel_start.py",
-                     "browser/test_dashboards_browser.py", "hub", "validation/test_subset.py"]
+                     "browser/test_dashboards_browser.py", "hub", "validation/test_subset.py",
+                     "validation/test_sweep.py"]
 collect_ignore = STACKLESS + STACK_INDEPENDENT if STACK == "scaleout" else ["deploy"]
 
 

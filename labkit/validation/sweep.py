@@ -1,0 +1,147 @@
+"""``labkit validate --sweep``: the cheap standard protocols on every model in a folder, references or
+not, each run classified by why it ended. Models nobody tuned labkit for are how we learn whether it
+generalises: every run must end well, be inapplicable (terms the model lacks, named), or fail in the
+solver (the model's own limit, named); any other failure is a labkit bug.
+
+Runs go through the lab's normal queue; finished runs of the same versions and parameters are reused,
+so a sweep can be stopped and resumed (``wait=False`` reports what has finished so far)."""
+from __future__ import annotations
+
+import csv
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ..experiments import RunInfo
+from ..lab import Lab
+from ..sim.solver import failure_reason
+from .catalogue import PROTOCOLS
+from .run import NOTEBOOKS, REUSABLE, UNFINISHED, _add_if_changed
+
+#: The Web Lab protocols a sweep runs: every voltage clamp, steady pacing at every standard rate, and
+#: S1-S2; each with the Web Lab protocol's own pacing caps (``defaults``), since most models have no
+#: reproducibility-harness settings.
+SWEEP_PROTOCOLS = ("ICaL", "ICaL_IV_curve", "INa_IV_curves", "IKr_IV_curve", "IKs_IV_curve", "IK1_IV_curve",
+                   "SteadyStateRunner0_5Hz", "SteadyStateRunner", "SteadyStateRunner2Hz", "SteadyStateRunner3Hz",
+                   "SteadyStateRunner4Hz", "S1S2")
+SUCCESS, PARTIAL, INAPPLICABLE, SOLVER, LABKIT, PENDING = (
+    "success", "partial", "inapplicable", "solver failure", "labkit failure", "pending")
+CLASSES = (SUCCESS, PARTIAL, INAPPLICABLE, SOLVER, LABKIT, PENDING)
+SYMBOLS = {SUCCESS: "✓", PARTIAL: "◐", INAPPLICABLE: "–", SOLVER: "S", LABKIT: "✗", PENDING: "…"}
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    model: str
+    protocol: str  # the Web Lab protocol's name
+    verdict: str   # one of CLASSES
+    reason: str    # why, in one line (missing terms, the solver's message, the error)
+    run: str       # the run's id ("" when none was made)
+
+
+def sweep_parameters(protocol: str) -> dict[str, Any]:
+    """The notebook parameters of a Web Lab protocol with its own caps."""
+    spec = PROTOCOLS[protocol]
+    return {**spec.parameters, **spec.defaults}
+
+
+def classify(run: RunInfo) -> tuple[str, str]:
+    """(verdict, reason) of one run, from how it ended. A notebook raising ``SimulationError`` met the
+    model's own limit in the solver; ``MissingTermError`` found at run time that a term is missing."""
+    if run.status in UNFINISHED:
+        return PENDING, run.status
+    if run.status == "success":
+        return SUCCESS, ""
+    if run.status == "inapplicable":
+        return INAPPLICABLE, "does not annotate " + ", ".join(run.missing_terms)
+    if run.status == "partial":
+        return PARTIAL, run.error_line or "some outputs are missing"
+    name, _, message = (run.error or "").partition(":")
+    if name.strip() == "MissingTermError":
+        return INAPPLICABLE, failure_reason(message)
+    if name.strip() == "SimulationError":
+        return SOLVER, failure_reason(message)
+    return LABKIT, run.error_line or f"run ended {run.status}"
+
+
+def submit_sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = None,
+                 protocols: Iterable[str] | None = None) -> dict[tuple[str, str], RunInfo]:
+    """Add the models and notebooks (when changed) and queue, or reuse, one run per pair."""
+    chosen = sorted(models) if models else sorted(p.stem for p in models_dir.glob("*.cellml"))
+    names = tuple(protocols) if protocols else SWEEP_PROTOCOLS
+    unknown = [p for p in names if p not in SWEEP_PROTOCOLS]
+    if unknown:
+        raise ValueError(f"the sweep runs {', '.join(SWEEP_PROTOCOLS)}; not {', '.join(unknown)}")
+    missing = [m for m in chosen if not (models_dir / f"{m}.cellml").is_file()]
+    if missing or not chosen:
+        raise ValueError(f"no model file {missing[0] if missing else '*'}.cellml in {models_dir}")
+    for model in chosen:
+        _add_if_changed(lab, "model", models_dir / f"{model}.cellml", model)
+    for notebook in sorted({PROTOCOLS[p].notebook for p in names}):
+        _add_if_changed(lab, "protocol", NOTEBOOKS / notebook, Path(notebook).stem)
+    runs = {}
+    for protocol in names:  # cheap first, so that a sweep yields most of its verdicts early
+        notebook, parameters = Path(PROTOCOLS[protocol].notebook).stem, sweep_parameters(protocol)
+        for model in chosen:
+            found = lab.latest_run(model, notebook, parameters,
+                                   statuses=REUSABLE + UNFINISHED + ("failed", "inapplicable"))
+            runs[(model, protocol)] = found or lab.run(model, notebook, parameters)
+    return runs
+
+
+def sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = None, protocols: Iterable[str] | None = None,
+          wait: bool = True, timeout: float | None = None, progress: bool = True,
+          echo: Callable[[str], None] = print) -> list[SweepResult]:
+    """Run (or reuse) every pair and classify how each run ended."""
+    runs = submit_sweep(lab, models_dir, models=models, protocols=protocols)
+    pending = [r for r in runs.values() if not r.done]
+    echo(f"{len(runs)} runs in the sweep: {len(pending)} to wait for, {len(runs) - len(pending)} reused")
+    if pending and wait:
+        bar = tqdm(total=len(pending), desc="sweep runs", unit="run", file=sys.stderr, disable=not progress)
+        seen: set[str] = set()
+
+        def on_change(info: RunInfo) -> None:
+            if info.done and info.id not in seen:
+                seen.add(info.id)
+                bar.update(1)
+                bar.set_postfix_str(f"{info.model} x {info.protocol}: {info.status}")
+
+        try:
+            lab.wait(pending, timeout=timeout, on_change=on_change)
+        finally:
+            bar.close()
+    results = []
+    for (model, protocol), run in sorted(runs.items()):
+        verdict, reason = classify(lab.status(run.id))
+        results.append(SweepResult(model, protocol, verdict, reason, run.id))
+    return results
+
+
+def write_sweep_report(results: list[SweepResult], folder: Path) -> Path:
+    """``sweep.csv`` (one row per run) and ``sweep.md``: the models x protocols table, the counts, and
+    every run that did not succeed with its reason. Returns the Markdown file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "sweep.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["model", "protocol", "verdict", "reason", "run"])
+        writer.writerows([r.model, r.protocol, r.verdict, r.reason, r.run] for r in results)
+    protocols = [p for p in SWEEP_PROTOCOLS if any(r.protocol == p for r in results)]
+    cells = {(r.model, r.protocol): SYMBOLS[r.verdict] for r in results}
+    counts = Counter(r.verdict for r in results)
+    lines = ["# Sweep of the standard protocols", "",
+             ", ".join(f"{counts[c]} {c}" for c in CLASSES if counts[c]) + f" ({len(results)} runs)", "",
+             "Legend: " + ", ".join(f"{SYMBOLS[c]} {c}" for c in CLASSES), "",
+             "| model | " + " | ".join(protocols) + " |", "| --- |" + " --- |" * len(protocols)]
+    for model in sorted({r.model for r in results}):
+        lines.append(f"| {model} | " + " | ".join(cells.get((model, p), "") for p in protocols) + " |")
+    lines += ["", "## Every run that did not succeed", "", "| model | protocol | verdict | reason |",
+              "| --- | --- | --- | --- |"]
+    lines += [f"| {r.model} | {r.protocol} | {r.verdict} | {r.reason.replace('|', '/')} |"
+              for r in results if r.verdict != SUCCESS]
+    (folder / "sweep.md").write_text("\n".join(lines) + "\n")
+    return folder / "sweep.md"
