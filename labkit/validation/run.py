@@ -224,23 +224,29 @@ def validate(lab: Lab, reference_root: Path, models_dir: Path, *, models: set[st
          + (f", {from_ledger} from the ledger {ledger.path}" if ledger is not None else "")
          + (f" ({failed_on_record} of them failed runs: --retry-failed runs them again)" if failed_on_record else ""))
     if pending and wait:
-        bar = tqdm(total=len(pending), desc="validation runs", unit="run", file=sys.stderr, disable=not progress)
-        seen: set[str] = set()
-
-        def on_change(info: RunInfo) -> None:
-            if info.done and info.id not in seen:
-                seen.add(info.id)
-                bar.update(1)
-                bar.set_postfix_str(f"{info.model} x {info.protocol}: {info.status}")
-
-        try:
-            lab.wait(pending, timeout=timeout, on_change=on_change)
-        finally:
-            bar.close()
+        wait_with_progress(lab, pending, "validation runs", timeout=timeout, progress=progress)
     fresh = {key: (lab.status(r.id) if isinstance(r, RunInfo) else r) for key, r in runs.items()}
     if ledger is not None:
         _record(lab, ledger, fresh, keys)
     return [judge(lab, ref, fresh[(ref.model, ref.protocol)]) for ref in references]
+
+
+def wait_with_progress(lab: Lab, pending: list[RunInfo], desc: str, *, timeout: float | None = None,
+                       progress: bool = True) -> None:
+    """Wait for ``pending`` runs with a progress bar that names each run as it ends."""
+    bar = tqdm(total=len(pending), desc=desc, unit="run", file=sys.stderr, disable=not progress)
+    seen: set[str] = set()
+
+    def on_change(info: RunInfo) -> None:
+        if info.done and info.id not in seen:
+            seen.add(info.id)
+            bar.update(1)
+            bar.set_postfix_str(f"{info.model} x {info.protocol}: {info.status}")
+
+    try:
+        lab.wait(pending, timeout=timeout, on_change=on_change)
+    finally:
+        bar.close()
 
 
 def failure_to_keep(run: RunInfo) -> str | None:

@@ -8,20 +8,17 @@ so a sweep can be stopped and resumed (``wait=False`` reports what has finished 
 from __future__ import annotations
 
 import csv
-import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from ..experiments import RunInfo
 from ..lab import Lab
 from ..sim.solver import failure_reason
 from .catalogue import PROTOCOLS
-from .run import NOTEBOOKS, REUSABLE, UNFINISHED, _add_if_changed
+from .run import NOTEBOOKS, REUSABLE, UNFINISHED, _add_if_changed, wait_with_progress
 
 #: The Web Lab protocols a sweep runs: every voltage clamp, steady pacing at every standard rate, and
 #: S1-S2; each with the Web Lab protocol's own pacing caps (``defaults``), since most models have no
@@ -102,19 +99,7 @@ def sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = None, pr
     pending = [r for r in runs.values() if not r.done]
     echo(f"{len(runs)} runs in the sweep: {len(pending)} to wait for, {len(runs) - len(pending)} reused")
     if pending and wait:
-        bar = tqdm(total=len(pending), desc="sweep runs", unit="run", file=sys.stderr, disable=not progress)
-        seen: set[str] = set()
-
-        def on_change(info: RunInfo) -> None:
-            if info.done and info.id not in seen:
-                seen.add(info.id)
-                bar.update(1)
-                bar.set_postfix_str(f"{info.model} x {info.protocol}: {info.status}")
-
-        try:
-            lab.wait(pending, timeout=timeout, on_change=on_change)
-        finally:
-            bar.close()
+        wait_with_progress(lab, pending, "sweep runs", timeout=timeout, progress=progress)
     results = []
     for (model, protocol), run in sorted(runs.items()):
         verdict, reason = classify(lab.status(run.id))
