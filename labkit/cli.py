@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import click
-from tqdm import tqdm
 
 from .config import load_settings
 from .access import PUBLIC_VISITOR, ROLES
 from .errors import LabkitError
 from .experiments import RunInfo
 from .lab import Lab
+from .progress import wait_with_progress
 
 KIND_PLURALS = {"models": "model", "protocols": "protocol", "datasets": "dataset"}
 
@@ -69,23 +69,7 @@ def _echo_run(info: RunInfo) -> None:
 
 
 def _wait_with_progress(lab: Lab, runs: list[RunInfo], timeout: float | None) -> list[RunInfo]:
-    pending = [r for r in runs if not r.done]
-    if not pending:
-        return runs
-    bar = tqdm(total=len(pending), desc="experiments", unit="run", file=sys.stderr)
-    finished: set[str] = set()
-
-    def on_change(info: RunInfo) -> None:
-        if info.done and info.id not in finished:
-            finished.add(info.id)
-            bar.update(1)
-            bar.set_postfix_str(f"{info.model} x {info.protocol}: {info.status}")
-
-    try:
-        done = {r.id: r for r in lab.wait(pending, timeout=timeout, on_change=on_change)}
-    finally:
-        bar.close()
-    return [done.get(r.id, r) for r in runs]
+    return wait_with_progress(lab, runs, "experiments", timeout=timeout)
 
 
 @main.command()

@@ -5,17 +5,16 @@ to later sittings on other machines."""
 from __future__ import annotations
 
 import functools
-import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm import tqdm
 
 from ..experiments import RunInfo
 from ..lab import Lab
+from ..progress import wait_with_progress
 from ..sim.solver import failure_reason
 from .catalogue import HARNESS_MODELS, PROTOCOLS, ReferenceProtocol
 from .compare import HARNESS_MAX_PACES, Comparison, compare
@@ -229,24 +228,6 @@ def validate(lab: Lab, reference_root: Path, models_dir: Path, *, models: set[st
     if ledger is not None:
         _record(lab, ledger, fresh, keys)
     return [judge(lab, ref, fresh[(ref.model, ref.protocol)]) for ref in references]
-
-
-def wait_with_progress(lab: Lab, pending: list[RunInfo], desc: str, *, timeout: float | None = None,
-                       progress: bool = True) -> None:
-    """Wait for ``pending`` runs with a progress bar that names each run as it ends."""
-    bar = tqdm(total=len(pending), desc=desc, unit="run", file=sys.stderr, disable=not progress)
-    seen: set[str] = set()
-
-    def on_change(info: RunInfo) -> None:
-        if info.done and info.id not in seen:
-            seen.add(info.id)
-            bar.update(1)
-            bar.set_postfix_str(f"{info.model} x {info.protocol}: {info.status}")
-
-    try:
-        lab.wait(pending, timeout=timeout, on_change=on_change)
-    finally:
-        bar.close()
 
 
 def failure_to_keep(run: RunInfo) -> str | None:

@@ -18,7 +18,8 @@ from ..experiments import RunInfo
 from ..lab import Lab
 from ..sim.solver import failure_reason
 from .catalogue import PROTOCOLS
-from .run import NOTEBOOKS, REUSABLE, UNFINISHED, _add_if_changed, wait_with_progress
+from ..progress import wait_with_progress
+from .run import NOTEBOOKS, REUSABLE, UNFINISHED, _add_if_changed
 
 #: The Web Lab protocols a sweep runs: every voltage clamp, steady pacing at every standard rate, and
 #: S1-S2; each with the Web Lab protocol's own pacing caps (``defaults``), since most models have no
