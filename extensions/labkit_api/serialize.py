@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +19,7 @@ from labkit.lab import SaveResult
 from labkit.protocols import Compatibility, Interface
 from labkit.results import OutputData
 from labkit.store.entities import VersionInfo
+from labkit.store.orm import as_utc
 
 API_PREFIX = "/labkit/api/v1"
 _VERSION_HIDDEN = {"id"}  # the database's row id means nothing to a client
@@ -26,11 +27,7 @@ _VERSION_HIDDEN = {"id"}  # the database's row id means nothing to a client
 
 def timestamp(value: datetime | None) -> str | None:
     """RFC 3339; the database hands back naive datetimes that are in UTC."""
-    if value is None:
-        return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat()
+    return None if value is None else as_utc(value).isoformat()
 
 
 def plain(value: Any) -> Any:

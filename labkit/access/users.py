@@ -10,7 +10,7 @@ import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -40,11 +40,7 @@ class TokenInfo:
 
     @property
     def expired(self) -> bool:
-        return self.expires_at is not None and _aware(self.expires_at) <= datetime.now(timezone.utc)
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        return self.expires_at is not None and orm.as_utc(self.expires_at) <= orm.utcnow()
 
 
 class InvalidToken(Forbidden):
@@ -105,7 +101,7 @@ def create_token(session: Session, name: str, token_name: str, days: float | Non
         raise InvalidInput(f"{name} already has a token called {token_name!r}; revoke it first "
                            f"(`labkit token revoke {name} {token_name}`) or choose another name")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    expires = datetime.now(timezone.utc) + timedelta(days=days) if days is not None else None
+    expires = orm.utcnow() + timedelta(days=days) if days is not None else None
     session.add(orm.ApiToken(user_id=user.id, token_hash=hash_token(token), name=token_name, expires_at=expires))
     session.flush()
     return token
@@ -113,8 +109,8 @@ def create_token(session: Session, name: str, token_name: str, days: float | Non
 
 def tokens(session: Session, name: str) -> list[TokenInfo]:
     user = existing_user(session, name)
-    return [TokenInfo(t.name, _aware(t.created_at), t.expires_at and _aware(t.expires_at),
-                      t.last_used_at and _aware(t.last_used_at))
+    return [TokenInfo(t.name, orm.as_utc(t.created_at), orm.as_utc(t.expires_at),
+                      orm.as_utc(t.last_used_at))
             for t in session.scalars(select(orm.ApiToken).where(orm.ApiToken.user_id == user.id)
                                      .order_by(orm.ApiToken.created_at, orm.ApiToken.id))]
 
@@ -131,13 +127,13 @@ def user_for_token(session: Session, token: str) -> str:
     if row is None:
         raise InvalidToken("unknown or revoked token; create a new one with `labkit token create USER`")
     record, user, disabled = row
-    now = datetime.now(timezone.utc)
-    if record.expires_at is not None and _aware(record.expires_at) <= now:
-        raise InvalidToken(f"token {record.name!r} expired on {_aware(record.expires_at):%Y-%m-%d}; create a "
+    now = orm.utcnow()
+    if record.expires_at is not None and orm.as_utc(record.expires_at) <= now:
+        raise InvalidToken(f"token {record.name!r} expired on {orm.as_utc(record.expires_at):%Y-%m-%d}; create a "
                            "new one with `labkit token create USER`")
     if disabled:
         raise InvalidToken(f"the account {user!r} is disabled; ask the lab's admin")
-    if record.last_used_at is None or now - _aware(record.last_used_at) > _TOUCH_EVERY:
+    if record.last_used_at is None or now - orm.as_utc(record.last_used_at) > _TOUCH_EVERY:
         record.last_used_at = now
     return user
 

@@ -20,6 +20,7 @@ import ipywidgets as w
 
 from ..errors import LabkitError
 from ..lab import Lab
+from ..store.orm import as_utc
 
 PAGES: dict[str, tuple[str, str]] = {
     "home": ("home.ipynb", "Home"),
@@ -246,9 +247,7 @@ def when(moment: datetime | None) -> str:
     """A timestamp as people read it (UTC, to the second)."""
     if moment is None:
         return ""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return as_utc(moment).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def data_link(file_name: str, data: bytes, mime: str = "application/octet-stream",

@@ -158,13 +158,8 @@ def recent_activity(lab: Lab, limit: int = 12) -> list[Activity]:
     items += [Activity(at, "run", f"run {status}: {model} v{mvn} × {protocol} v{pvn}", "prediction",
                        {"run": run_id})
               for at, status, run_id, model, mvn, protocol, pvn in events]
-    items.sort(key=lambda a: _aware(a.at), reverse=True)
+    items.sort(key=lambda a: orm.as_utc(a.at), reverse=True)
     return items[:limit]
-
-
-def _aware(moment: datetime) -> datetime:
-    from datetime import timezone
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def search(lab: Lab, text: str, *, kind: str | None = None, by: str = "name",

@@ -29,15 +29,11 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _aware(t: datetime | None) -> datetime | None:
-    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
-
-
 def owner_is_gone(run: orm.Run, stale_after: float) -> bool:
     """The worker holding a running run has died: its process is gone, or its heartbeat is stale."""
     if run.worker_host == HOST and run.worker_pid and not psutil.pid_exists(run.worker_pid):
         return True
-    beat = _aware(run.heartbeat_at) or _aware(run.started_at)
+    beat = orm.as_utc(run.heartbeat_at) or orm.as_utc(run.started_at)
     return beat is None or now() - beat > timedelta(seconds=stale_after)
 
 
@@ -159,7 +155,7 @@ def unsent_runs(db: Database, grace: float) -> list[str]:
                                      .group_by(orm.RunEvent.run_id)).all()) if candidates else {}
     cutoff = now() - timedelta(seconds=grace)
     return [c.id for c in candidates
-            if (_aware(last_queued.get(c.id)) or _aware(c.created_at) or cutoff) <= cutoff]
+            if (orm.as_utc(last_queued.get(c.id)) or orm.as_utc(c.created_at) or cutoff) <= cutoff]
 
 
 def queue_of(db: Database, run_id: str) -> str | None:
