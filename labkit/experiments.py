@@ -263,19 +263,21 @@ class Experiments:
             return run_info(access.readable_run(s, self.user, run_id))
 
     def list(self, *, status: str | None = None, model: str | None = None, protocol: str | None = None,
-             limit: int | None = None, offset: int = 0) -> list[RunInfo]:
+             created_by: str | None = None, limit: int | None = None, offset: int = 0) -> list[RunInfo]:
         """The runs this user may read, oldest first; ``limit``/``offset`` select a page in SQL."""
-        query = (self._readable(select(orm.Run), status, model, protocol)
+        query = (self._readable(select(orm.Run), status, model, protocol, created_by)
                  .options(*_RUN_INFO_LOADS).order_by(orm.Run.created_at, orm.Run.id).offset(offset).limit(limit))
         with self.db.session() as s:  # filtered in SQL and loaded in a few queries, not one per run
             return [run_info(r) for r in s.scalars(query)]
 
-    def count(self, *, status: str | None = None, model: str | None = None, protocol: str | None = None) -> int:
+    def count(self, *, status: str | None = None, model: str | None = None, protocol: str | None = None,
+              created_by: str | None = None) -> int:
         """How many runs ``list`` would return without a limit (counted in SQL)."""
         with self.db.session() as s:
-            return s.scalar(self._readable(select(func.count(orm.Run.id)), status, model, protocol)) or 0
+            return s.scalar(self._readable(select(func.count(orm.Run.id)), status, model, protocol, created_by)) or 0
 
-    def _readable(self, query: Select, status: str | None, model: str | None, protocol: str | None) -> Select:
+    def _readable(self, query: Select, status: str | None, model: str | None, protocol: str | None,
+                  created_by: str | None = None) -> Select:
         """``query`` over runs joined to their model and protocol, filtered, and only what this user may read."""
         model_version, protocol_version = aliased(orm.Version), aliased(orm.Version)
         model_entity, protocol_entity = aliased(orm.Entity), aliased(orm.Entity)
@@ -291,6 +293,8 @@ class Experiments:
             query = query.where(model_entity.name == model)
         if protocol is not None:
             query = query.where(protocol_entity.name == protocol)
+        if created_by is not None:
+            query = query.where(orm.Run.created_by == created_by)
         return query
 
     def cancel(self, run_id: str) -> RunInfo:

@@ -48,7 +48,7 @@ class Lab:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         # Whoever opens the lab folder (a notebook, the CLI) operates it and may manage its users;
-        # an ``as_user`` view (a web request) may do so only if its user is a moderator.
+        # an ``as_user`` view (a web request) may do so only if its user is an admin.
         self.is_operator = True
         self.session: str | None = None  # the sign-in a web page acts under (``as_user``)
         for folder in (settings.repositories, settings.results, settings.scratch, settings.logs):
@@ -273,7 +273,7 @@ class Lab:
             access.get_or_create_user(s, name).is_moderator = moderator or granted.pop(access.MODERATOR, False)
             s.flush()
             if granted:
-                accounts.set_roles(s, name, granted)
+                accounts.update_account(s, name, granted)
             if password is not None:
                 accounts.set_password(s, name, password)
         return name
@@ -300,7 +300,7 @@ class Lab:
         """Grant or withdraw one role (admin, moderator, protocol-author)."""
         self._require_admin("grant or withdraw roles")
         with self.db.session() as s:
-            return accounts.set_roles(s, name, {role: granted})
+            return accounts.update_account(s, name, {role: granted})
 
     def update_account(self, name: str, *, roles: dict[str, bool] | None = None, disabled: bool | None = None,
                        create: bool = False) -> access.Account:
@@ -340,7 +340,7 @@ class Lab:
         """A disabled user cannot sign in; their tokens and sessions stop working at once."""
         self._require_admin(f"{'disable' if disabled else 'enable'} {name}")
         with self.db.session() as s:
-            return accounts.set_disabled(s, name, disabled)
+            return accounts.update_account(s, name, {}, disabled)
 
     def delete_user(self, name: str) -> None:
         """Delete an account that owns nothing (disable one that does)."""
@@ -481,8 +481,9 @@ class Lab:
         return self.experiments.get(run_id)
 
     def runs(self, **filters: Any) -> list[RunInfo]:
-        """Runs this user may read, oldest first. Filters: ``status``, ``model``, ``protocol``; a page
-        with ``limit`` and ``offset`` (counted by ``count_runs`` with the same filters)."""
+        """Runs this user may read, oldest first. Filters: ``status``, ``model``, ``protocol``,
+        ``created_by`` (who queued it); a page with ``limit`` and ``offset`` (counted by ``count_runs``
+        with the same filters)."""
         return self.experiments.list(**filters)
 
     def count_runs(self, **filters: Any) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -52,15 +52,6 @@ class Account:
     created_at: datetime | None
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; every moment labkit stores is UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-
-
 def check_role(role: str) -> str:
     if role not in ROLES:
         raise InvalidInput(f"unknown role {role!r}; use one of {', '.join(ROLES)}")
@@ -80,19 +71,11 @@ def accounts(session: Session) -> list[Account]:
     return [account(u) for u in session.scalars(select(orm.User).order_by(orm.User.name))]
 
 
-def set_roles(session: Session, name: str, roles: dict[str, bool]) -> Account:
-    """Grant (True) or withdraw (False) each named role."""
-    user = existing_user(session, name)
-    before = _active_admins(session)
-    for role, granted in roles.items():
-        setattr(user, _ROLE_COLUMNS[check_role(role)], bool(granted))
-    _keep_an_admin(session, before)
-    return account(user)
-
-
-def update_account(session: Session, name: str, roles: dict[str, bool], disabled: bool | None) -> Account:
-    """Change several roles and whether the account is disabled at once: all of it or (refused, the
-    caller's transaction rolled back) none of it."""
+def update_account(session: Session, name: str, roles: dict[str, bool], disabled: bool | None = None) -> Account:
+    """Grant (True) or withdraw (False) each named role, and disable or enable the account (None: as it
+    is): all of it or (refused, the caller's transaction rolled back) none of it. A disabled user cannot
+    sign in and their tokens and sessions stop working; nothing they made is removed (runs and
+    predictions keep their provenance)."""
     user = existing_user(session, name)
     before = _active_admins(session)
     for role, granted in roles.items():
@@ -162,18 +145,6 @@ def verify_password(session: Session, name: str, password: str) -> orm.User:
     return user
 
 
-def set_disabled(session: Session, name: str, disabled: bool) -> Account:
-    """A disabled user cannot sign in and their tokens and sessions stop working; nothing they made
-    is removed (runs and predictions keep their provenance)."""
-    user = existing_user(session, name)
-    before = _active_admins(session)
-    user.disabled = disabled
-    if disabled:
-        end_sessions(session, user)
-    _keep_an_admin(session, before)
-    return account(user)
-
-
 def delete_user(session: Session, name: str) -> None:
     """Delete an account that owns nothing. Someone who owns entities is disabled instead: their
     versions are other people's provenance."""
@@ -198,9 +169,9 @@ def start_session(session: Session, user: orm.User, days: float) -> str:
     """A new session for ``user``; returns the cookie value (shown to nobody else, never stored)."""
     secret = secrets.token_urlsafe(32)
     session.add(orm.UserSession(user_id=user.id, session_hash=_digest(secret),
-                                expires_at=_now() + timedelta(days=days)))
+                                expires_at=orm.utcnow() + timedelta(days=days)))
     # Expired sessions of anyone are removed as new ones start: no cleaning job needed.
-    session.execute(delete(orm.UserSession).where(orm.UserSession.expires_at < _now()))
+    session.execute(delete(orm.UserSession).where(orm.UserSession.expires_at < orm.utcnow()))
     session.flush()
     return secret
 
@@ -212,7 +183,7 @@ def user_for_session(session: Session, secret: str | None) -> str | None:
     row = session.execute(select(orm.User.name, orm.User.disabled, orm.UserSession.expires_at)
                           .join(orm.UserSession, orm.UserSession.user_id == orm.User.id)
                           .where(orm.UserSession.session_hash == _digest(secret))).first()
-    if row is None or row.disabled or _aware(row.expires_at) < _now():
+    if row is None or row.disabled or orm.as_utc(row.expires_at) < orm.utcnow():
         return None
     return row.name
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import ipywidgets as w
 
-from ..access import PUBLIC_VISITOR
+from ..access import PUBLIC_VISITOR, Account
+from ..errors import NotFound
 from ..lab import Lab
 from .common import (Message, badge, entity_link, esc, guarded, h2, header, html_table, link, page_box, site_url,
                      when)
@@ -45,7 +46,7 @@ class AccountPage:
         self.password_message = Message()
         self.password_button.on_click(guarded(self.password_message, lambda _: self.change_password()))
 
-        account = lab.account() if self._known() else None
+        account = self._account()
         roles = ", ".join(account.roles) if account and account.roles else "user"
         self.widget = page_box([
             header("account", lab, f"Account of {lab.user}"),
@@ -60,24 +61,24 @@ class AccountPage:
             h2("Password"), self.current, self.new, self.repeat, self.password_button, self.password_message])
         self.refresh()
 
-    def _known(self) -> bool:
+    def _account(self) -> Account | None:
         try:
-            self.lab.account()
-            return True
-        except Exception:  # the operator of a new lab has no user row until they first save something
-            return False
+            return self.lab.account()
+        except NotFound:  # the operator of a new lab has no user row until they first save something
+            return None
 
     def refresh(self) -> None:
         owned = self.lab.owned()
         self.entities.value = (html_table(["kind", "name"], [(esc(k), entity_link(k, n)) for k, n in owned], raw=True)
                                if owned else '<div class="lk-muted">Nothing yet.</div>')
-        mine = [r for r in reversed(self.lab.runs()) if r.created_by == self.lab.user][:RECENT_RUNS]
+        total = self.lab.count_runs(created_by=self.lab.user)
+        mine = self.lab.runs(created_by=self.lab.user, limit=RECENT_RUNS, offset=max(0, total - RECENT_RUNS))[::-1]
         self.runs.value = (html_table(
             ["run", "model", "protocol", "status", "queued"],
             [(link("prediction", r.id[:8], run=r.id), esc(r.model), esc(r.protocol), badge(r.status),
               esc(when(r.created_at))) for r in mine], raw=True)
             if mine else '<div class="lk-muted">No runs yet.</div>')
-        tokens = self.lab.tokens() if self._known() else []
+        tokens = self.lab.tokens() if self._account() else []
         self.tokens.value = (html_table(
             ["name", "created", "expires", "last used"],
             [(t.name, when(t.created_at), "expired" if t.expired else (when(t.expires_at) or "never"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from labs import lab_state
+from notebooks import protocol_notebook
 
 import labkit
 from labkit.access import PUBLIC_VISITOR, SESSION_COOKIE
@@ -61,8 +62,12 @@ def test_the_navigation_bar_offers_sign_in_or_names_the_user(signin_lab: labkit.
 
 def test_the_account_page_lists_ones_things_and_manages_tokens_and_password(
         signin_lab: labkit.Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    signin_lab.add_protocol({"test.ipynb": protocol_notebook()}, name="test", visibility="public")
+    signin_lab.as_user("bert").set_visibility("model", "berts_model", 1, "public")
+    berts_run, others_run = signin_lab.as_user("bert").run("berts_model", "test"), signin_lab.run("berts_model", "test")
     account = AccountPage(as_visitor(signin_lab, monkeypatch, "bert"))
     assert "berts_model" in account.entities.value
+    assert berts_run.id in account.runs.value and others_run.id not in account.runs.value  # only the runs he queued
     account.token_name.value, account.token_days.value = "laptop", 7
     account.create_button.click()
     token = account.token_message.text.split(": ")[-1].strip()
