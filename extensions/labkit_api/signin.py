@@ -34,6 +34,7 @@ from labkit.access import PUBLIC_VISITOR, SESSION_COOKIE
 from labkit.access.accounts import MAX_PASSWORD
 
 MAX_NAME = 200  # labkit's user names are at most this long
+from .handlers.base import SETTINGS_KEY
 from .identity import header_token
 
 ANONYMOUS_NAME = "not signed in"
@@ -97,8 +98,12 @@ class LabkitIdentityProvider(IdentityProvider):
     _lab: Lab | None = None
     throttle = _Throttle()
 
-    @property
-    def lab(self) -> Lab:
+    def lab_for(self, handler: Any) -> Lab:
+        """The lab of labkit's API where it runs in the same server (one database pool, one start-up
+        check), else one of the provider's own (Voilà's server)."""
+        extension = handler.settings.get(SETTINGS_KEY)
+        if extension is not None and extension.lab is not None:
+            return extension.lab
         if self._lab is None:
             if not self.lab_dir:
                 raise RuntimeError("sign-in needs a lab: set LABKIT_LAB or --LabkitIdentityProvider.lab_dir")
@@ -119,12 +124,12 @@ class LabkitIdentityProvider(IdentityProvider):
         token = header_token(handler.request.headers.get("Authorization"))
         if token is not None:
             try:
-                name = await asyncio.to_thread(self.lab.user_for_token, token)
+                name = await asyncio.to_thread(self.lab_for(handler).user_for_token, token)
             except Forbidden:
                 return None
             return User(username=name, name=name, display_name=name)
         secret = handler.get_cookie(SESSION_COOKIE)
-        name = await asyncio.to_thread(self.lab.session_user, secret) if secret else None
+        name = await asyncio.to_thread(self.lab_for(handler).session_user, secret) if secret else None
         return User(username=name, name=name, display_name=name) if name else anonymous()
 
     def get_handlers(self) -> list[tuple[str, object]]:
@@ -250,14 +255,14 @@ class SignInHandler(_SmallForm):
             return
         self.provider.throttle.attempt(name)
         try:
-            secret = await asyncio.to_thread(self.provider.lab.sign_in, name, password)
+            secret = await asyncio.to_thread(self.provider.lab_for(self).sign_in, name, password)
         except Forbidden as err:
             self.render_form(str(err), 403)
             return
         self.provider.throttle.succeeded(name)
         self.set_cookie(SESSION_COOKIE, secret, path=self.cookie_path(), httponly=True, samesite="Lax",
                         secure=self.over_https(),
-                        expires_days=self.provider.lab.settings.session_days)
+                        expires_days=self.provider.lab_for(self).settings.session_days)
         self.redirect(self.next_url())
 
 
@@ -276,7 +281,7 @@ class SignOutHandler(_SmallForm):
     @allow_unauthenticated
     async def post(self) -> None:
         self.read_form()
-        await asyncio.to_thread(self.provider.lab.sign_out, self.get_cookie(SESSION_COOKIE))
+        await asyncio.to_thread(self.provider.lab_for(self).sign_out, self.get_cookie(SESSION_COOKIE))
         self.clear_cookie(SESSION_COOKIE, path=self.cookie_path())
         self.redirect(self.next_url())
 
