@@ -24,20 +24,22 @@ import time as _time
 import numpy as np
 from labkit.results import OutputWriter
 _time.sleep(sleep)
+if fail:
+    raise RuntimeError("the protocol failed on purpose")
 out = OutputWriter(output_dir)
 t = np.arange(5.0)
 out.save("time", t, units="ms")
 if not skip_doubled:
     out.save("doubled", 2 * t, units="mV")
-if fail:
-    raise RuntimeError("the protocol failed on purpose")
+if fail_late:
+    raise RuntimeError("the protocol failed on purpose after saving two outputs")
 out.save("peak", (2 * t).max(), units="mV")
 """
 
 
 def protocol_notebook(interface: str = DEFAULT_INTERFACE, body: str = DEFAULT_BODY,
                       parameters: str = 'model_path = "model.cellml"\noutput_dir = "outputs"\n'
-                                        "sleep = 0.0\nfail = False\nskip_doubled = False\n",
+                                        "sleep = 0.0\nfail = False\nskip_doubled = False\nfail_late = False\n",
                       tag_parameters: bool = True) -> bytes:
     params = new_code_cell(textwrap.dedent(parameters))
     if tag_parameters:

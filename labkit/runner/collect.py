@@ -198,7 +198,9 @@ def collect_prediction(plan: "RunPlan", claim: Claim, paths: RunPaths, results: 
         cell, error = _failure(notebook)
         tail = (results / "log.txt").read_text(errors="replace")[-2000:] if (results / "log.txt").exists() else ""
         error = error or f"papermill failed before the notebook ran:\n{tail}"
-        collected = Collected("failed", error + _limit_hint(error if cell else tail), cell)
+        # Outputs saved before the failing cell are kept: the run is partial, with the cell and its error.
+        collected = Collected("partial" if outputs and cell else "failed", error + _limit_hint(error if cell else tail),
+                              cell)
     else:
         missing = [o.name for o in plan.interface.outputs if o.name not in outputs]
         collected = Collected("partial", "declared outputs not produced: " + ", ".join(missing)) \

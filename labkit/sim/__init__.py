@@ -16,7 +16,15 @@ state vectors stay in model units. Compiled simulations are cached on disk (see
 :mod:`labkit.sim.cache`).
 """
 
-from labkit.sim.analysis import ap_start_and_end, apd, apd_and_di, peak, resting_potential
+from labkit.sim.analysis import (
+    NoActionPotentialError,
+    NoActionPotentialWarning,
+    ap_start_and_end,
+    apd,
+    apd_and_di,
+    peak,
+    resting_potential,
+)
 from labkit.sim.cache import cache_dir, cached_simulation
 from labkit.sim.model import CellModel, MissingTermError, load_model
 from labkit.sim.simulation import PacedSimulation, SteadyState, uniform_times
@@ -24,6 +32,8 @@ from labkit.sim.simulation import PacedSimulation, SteadyState, uniform_times
 __all__ = [
     "CellModel",
     "MissingTermError",
+    "NoActionPotentialError",
+    "NoActionPotentialWarning",
     "PacedSimulation",
     "SteadyState",
     "ap_start_and_end",

@@ -12,6 +12,8 @@ with ``A`` the largest number of APs found in any trace (``(A,)`` for a 1-d inpu
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
@@ -35,6 +37,24 @@ def _local_max(a: np.ndarray, half_width: int) -> np.ndarray:
     return sliding_window_view(padded, 2 * half_width + 1, axis=1).max(axis=2)
 
 
+class NoActionPotentialWarning(UserWarning):
+    """An APD or DI is NaN because its trace holds no measurable action potential.
+
+    The Web Lab's ``ApStartAndEnd`` fails the whole computation in these cases (every trace of a
+    scan then loses its APD); labkit measures what it can and leaves the rest to the notebook.
+    """
+
+
+class NoActionPotentialError(RuntimeError):
+    """A protocol needed an action potential that the model did not produce at that point (the stimulus
+    did not capture, or the cell is in 2:1 block): the model's own behaviour, not a fault in labkit.
+    Notebooks raise it after saving every output they could compute, so the run ends ``partial``."""
+
+
+class _Unmeasurable(Exception):
+    """Internal: this action potential cannot be measured (the reason is the message)."""
+
+
 def _crossing(x: np.ndarray, y: np.ndarray, level: float, t_peak: float, after: bool) -> float:
     """Interpolated time where ``y`` reaches ``level`` searching backwards/forwards from ``t_peak``.
 
@@ -43,10 +63,8 @@ def _crossing(x: np.ndarray, y: np.ndarray, level: float, t_peak: float, after: 
     """
     at_peak = np.flatnonzero(x == t_peak)
     if at_peak.size != 1:
-        raise ValueError(
-            f"the AP peak at t={t_peak} lies on the first or last sample of the trace, so its "
-            "APD cannot be measured; record a longer window around the action potential"
-        )
+        raise _Unmeasurable(f"its voltage peak at t={t_peak} lies on the first or last sample of the trace "
+                            "(record a longer window around the action potential)")
     rising = y[at_peak[0]] < level
     on_side = y >= level if rising else y <= level
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -61,57 +79,85 @@ def _crossing(x: np.ndarray, y: np.ndarray, level: float, t_peak: float, after: 
         return float(x[j] + (level - y[j]) * ((x[j + 1] - x[j]) / (y[j + 1] - y[j])))
 
 
+def _warn(message: str) -> None:
+    warnings.warn(message, NoActionPotentialWarning, stacklevel=3)
+
+
+def _where(i: int, n_traces: int) -> str:
+    return f"trace {i}" if n_traces > 1 else "the trace"
+
+
 def ap_start_and_end(
     voltage: ArrayLike,
     time: ArrayLike,
     percent: float = 90,
     dvdt_threshold: float = 10.0,
     window: int = 50,
+    *,
+    min_aps: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Start and end times of every AP (CardiacLibrary ``ApStartAndEnd``): the basis of APD and DI.
 
-    Raises ``ValueError`` when the Web Lab's computation would fail: dV/dt never above
-    (or never below) the threshold, a trace without any upstroke, an upstroke with no
-    peak after it, or a peak on the first or last sample.
+    Where every trace has an action potential the result is the Web Lab's, padding included. Where
+    the Web Lab's computation would fail (dV/dt never above or never below the threshold, a trace
+    without an upstroke, an upstroke with no peak after it, a peak on the first or last sample) the
+    affected entries are NaN and a :class:`NoActionPotentialWarning` says why: a model that stops
+    firing at one scan level keeps the APDs of the others, and the notebook decides what is fatal.
+    At least ``min_aps`` columns are returned (NaN where no such AP exists). Bad arguments raise
+    ``ValueError``.
     """
     if not 0 <= percent <= 100:
         raise ValueError(f"percent must be between 0 and 100, got {percent}")
     v, t, lead = _traces(voltage, time)
     with np.errstate(divide="ignore", invalid="ignore"):
         dvdt = np.diff(v, axis=1) / np.diff(t, axis=1)
-    if not dvdt.min() < dvdt_threshold:
-        raise ValueError(f"dV/dt is never below the upstroke threshold {dvdt_threshold}: no resting phase")
-    if not dvdt.max() > dvdt_threshold:
-        raise ValueError(
-            f"no upstroke: dV/dt never exceeds {dvdt_threshold} (largest {dvdt.max():.4g}); "
-            "check that the stimulus fires and that voltage is in mV and time in ms"
-        )
-    is_upstroke = (dvdt == _local_max(dvdt, int(window))) & (dvdt > dvdt_threshold)
-    upstrokes = [np.flatnonzero(row) for row in is_upstroke]
-    for i, ups in enumerate(upstrokes):
-        if ups.size == 0:
-            raise ValueError(f"trace {i} has no upstroke (dV/dt never exceeds {dvdt_threshold} there)")
-    n_aps = max(ups.size for ups in upstrokes)
-    # Traces with fewer APs are padded with the first upstroke time of trace 0, as in the Web Lab.
-    t_up = np.full((v.shape[0], n_aps), t[0, upstrokes[0][0]])
-    for i, ups in enumerate(upstrokes):
-        t_up[i, : ups.size] = t[i, ups]
+    upstrokes: list[np.ndarray] = [np.array([], dtype=int)] * v.shape[0]
+    if not np.nanmin(dvdt, initial=np.inf) < dvdt_threshold:
+        _warn(f"no action potential: dV/dt is never below the upstroke threshold {dvdt_threshold}, so there is "
+              "no resting phase; APDs are NaN")
+    elif not np.nanmax(dvdt, initial=-np.inf) > dvdt_threshold:
+        _warn(f"no action potential: dV/dt never exceeds the upstroke threshold {dvdt_threshold} (largest "
+              f"{np.nanmax(dvdt, initial=-np.inf):.4g}); APDs are NaN. Did the stimulus fire, and are voltage "
+              "in mV and time in ms?")
+    else:
+        with np.errstate(invalid="ignore"):
+            is_upstroke = (dvdt == _local_max(dvdt, int(window))) & (dvdt > dvdt_threshold)
+        upstrokes = [np.flatnonzero(row) for row in is_upstroke]
+        silent = [i for i, ups in enumerate(upstrokes) if ups.size == 0]
+        if silent:
+            _warn(f"no action potential in {', '.join(_where(i, v.shape[0]) for i in silent)}: dV/dt never "
+                  f"exceeds {dvdt_threshold} there; its APDs are NaN")
+    n_aps = max([min_aps] + [ups.size for ups in upstrokes])
+    starts = np.full((v.shape[0], n_aps), np.nan)
+    ends = np.full((v.shape[0], n_aps), np.nan)
+    firing = [i for i, ups in enumerate(upstrokes) if ups.size]
+    if not firing:
+        return starts.reshape(lead + (n_aps,)), ends.reshape(lead + (n_aps,))
+    # Traces with fewer APs are padded with the first upstroke time of the first trace (the Web Lab's
+    # trace 0, whenever its computation succeeds); columns beyond every trace's count stay NaN.
+    n_real = max(upstrokes[i].size for i in firing)
+    if n_real < min_aps:
+        _warn(f"only {n_real} action potential(s) found where {min_aps} are needed; the rest are NaN")
+    t_up = np.full((v.shape[0], n_real), t[firing[0], upstrokes[firing[0]][0]])
+    for i in firing:
+        t_up[i, : upstrokes[i].size] = t[i, upstrokes[i]]
 
     is_local_peak = v == _local_max(v, 1)
     v_rest = v.min(axis=1)
-    starts = np.empty_like(t_up)
-    ends = np.empty_like(t_up)
-    for i in range(v.shape[0]):
-        for a in range(n_aps):
-            after_up = np.flatnonzero(is_local_peak[i] & (t[i] > t_up[i, a]))
-            if after_up.size == 0:
-                raise ValueError(f"trace {i}: no voltage peak after the upstroke at t={t_up[i, a]}")
-            p = after_up[0]
-            level = v_rest[i] + (1 - percent / 100) * (v[i, p] - v_rest[i])
-            x = np.concatenate(([t[i, 0]], t[i], [t[i, -1]]))
-            y = np.concatenate(([level], v[i], [level]))
-            starts[i, a] = _crossing(x, y, level, t[i, p], after=False)
-            ends[i, a] = _crossing(x, y, level, t[i, p], after=True)
+    for i in firing:
+        for a in range(n_real):
+            try:
+                after_up = np.flatnonzero(is_local_peak[i] & (t[i] > t_up[i, a]))
+                if after_up.size == 0:
+                    raise _Unmeasurable(f"no voltage peak follows its upstroke at t={t_up[i, a]}")
+                p = after_up[0]
+                level = v_rest[i] + (1 - percent / 100) * (v[i, p] - v_rest[i])
+                x = np.concatenate(([t[i, 0]], t[i], [t[i, -1]]))
+                y = np.concatenate(([level], v[i], [level]))
+                starts[i, a] = _crossing(x, y, level, t[i, p], after=False)
+                ends[i, a] = _crossing(x, y, level, t[i, p], after=True)
+            except _Unmeasurable as why:
+                _warn(f"action potential {a} of {_where(i, v.shape[0])} cannot be measured: {why}; its APD is NaN")
     return starts.reshape(lead + (n_aps,)), ends.reshape(lead + (n_aps,))
 
 
@@ -122,7 +168,10 @@ def apd(
     dvdt_threshold: float = 10.0,
     window: int = 50,
 ) -> np.ndarray:
-    """Action potential durations at ``percent`` % repolarisation (CardiacLibrary ``Apd``)."""
+    """Action potential durations at ``percent`` % repolarisation (CardiacLibrary ``Apd``).
+
+    NaN, with a :class:`NoActionPotentialWarning`, where there is no action potential to measure.
+    """
     starts, ends = ap_start_and_end(voltage, time, percent, dvdt_threshold, window)
     return ends - starts
 
@@ -134,13 +183,13 @@ def apd_and_di(
     dvdt_threshold: float = 10.0,
     window: int = 50,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """APDs and diastolic intervals (CardiacLibrary ``ApdAndDi``); needs at least two APs per trace.
+    """APDs and diastolic intervals (CardiacLibrary ``ApdAndDi``).
 
-    ``DI[a]`` is the start of AP ``a+1`` minus the end of AP ``a``; shape ``(..., A-1)``.
+    ``DI[a]`` is the start of AP ``a+1`` minus the end of AP ``a``; shape ``(..., A-1)`` with
+    ``A >= 2``: where no trace has a second action potential the second APD and the DI are NaN
+    (the Web Lab's computation fails there).
     """
-    starts, ends = ap_start_and_end(voltage, time, percent, dvdt_threshold, window)
-    if starts.shape[-1] < 2:
-        raise ValueError("a diastolic interval needs at least two action potentials; only one was found")
+    starts, ends = ap_start_and_end(voltage, time, percent, dvdt_threshold, window, min_aps=2)
     apds = ends - starts
     return apds, np.diff(starts, axis=-1) - apds[..., :-1]
 

@@ -165,7 +165,7 @@ def judge(lab: Lab, reference: ReferenceOutput, run: RunInfo | LedgerEntry | str
     if run.status == "inapplicable":
         return OutputResult(reference, "inapplicable", None, run,
                             "the model does not annotate " + ", ".join(run.missing_terms))
-    if run.status == "failed" and _failed_verdict(run.error or "") == "inapplicable":
+    if run.status in ("failed", "partial") and _failed_verdict(run.error or "") == "inapplicable":
         return OutputResult(reference, "inapplicable", None, run, run.error_line)
     if not run.done:
         return OutputResult(reference, "pending", None, run, f"run {run.status}: not finished yet")

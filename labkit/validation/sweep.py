@@ -27,10 +27,10 @@ from .run import NOTEBOOKS, REUSABLE, UNFINISHED, _add_if_changed
 SWEEP_PROTOCOLS = ("ICaL", "ICaL_IV_curve", "INa_IV_curves", "IKr_IV_curve", "IKs_IV_curve", "IK1_IV_curve",
                    "SteadyStateRunner0_5Hz", "SteadyStateRunner", "SteadyStateRunner2Hz", "SteadyStateRunner3Hz",
                    "SteadyStateRunner4Hz", "S1S2")
-SUCCESS, PARTIAL, INAPPLICABLE, SOLVER, LABKIT, PENDING = (
-    "success", "partial", "inapplicable", "solver failure", "labkit failure", "pending")
-CLASSES = (SUCCESS, PARTIAL, INAPPLICABLE, SOLVER, LABKIT, PENDING)
-SYMBOLS = {SUCCESS: "✓", PARTIAL: "◐", INAPPLICABLE: "–", SOLVER: "S", LABKIT: "✗", PENDING: "…"}
+SUCCESS, PARTIAL, INAPPLICABLE, NO_AP, SOLVER, LABKIT, PENDING = (
+    "success", "partial", "inapplicable", "no action potential", "solver failure", "labkit failure", "pending")
+CLASSES = (SUCCESS, PARTIAL, INAPPLICABLE, NO_AP, SOLVER, LABKIT, PENDING)
+SYMBOLS = {SUCCESS: "✓", PARTIAL: "◐", INAPPLICABLE: "–", NO_AP: "○", SOLVER: "S", LABKIT: "✗", PENDING: "…"}
 
 
 @dataclass(frozen=True)
@@ -50,20 +50,25 @@ def sweep_parameters(protocol: str) -> dict[str, Any]:
 
 def classify(run: RunInfo) -> tuple[str, str]:
     """(verdict, reason) of one run, from how it ended. A notebook raising ``SimulationError`` met the
-    model's own limit in the solver; ``MissingTermError`` found at run time that a term is missing."""
+    model's own limit in the solver; ``MissingTermError`` found at run time that a term is missing;
+    ``NoActionPotentialError`` found the model not firing where the protocol measures an action
+    potential. Those may come after some outputs were saved (a ``partial`` run), which the reason says."""
     if run.status in UNFINISHED:
         return PENDING, run.status
     if run.status == "success":
         return SUCCESS, ""
     if run.status == "inapplicable":
         return INAPPLICABLE, "does not annotate " + ", ".join(run.missing_terms)
-    if run.status == "partial":
-        return PARTIAL, run.error_line or "some outputs are missing"
     name, _, message = (run.error or "").partition(":")
+    kept = " (the outputs before it are kept)" if run.status == "partial" else ""
     if name.strip() == "MissingTermError":
-        return INAPPLICABLE, failure_reason(message)
+        return INAPPLICABLE, failure_reason(message) + kept
     if name.strip() == "SimulationError":
-        return SOLVER, failure_reason(message)
+        return SOLVER, failure_reason(message) + kept
+    if name.strip() == "NoActionPotentialError":
+        return NO_AP, message.strip().splitlines()[0] + kept
+    if run.status == "partial" and not run.failing_cell:
+        return PARTIAL, run.error_line or "some outputs are missing"
     return LABKIT, run.error_line or f"run ended {run.status}"
 
 

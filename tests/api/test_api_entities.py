@@ -175,7 +175,7 @@ def test_protocol_interface(api: Api) -> None:
     interface = api.ok("GET", "/protocols/test/versions/latest/interface")
     assert interface["requires"] == ["membrane_voltage"]
     assert [o["name"] for o in interface["outputs"]] == ["time", "doubled", "peak"]
-    assert interface["parameters"] == {"sleep": 0.0, "fail": False, "skip_doubled": False}
+    assert interface["parameters"] == {"sleep": 0.0, "fail": False, "skip_doubled": False, "fail_late": False}
     api.error("GET", "/protocols/nope/versions/latest/interface", 404)
 
 

@@ -20,7 +20,7 @@ EXPECTED = Interface(
              OutputSpec("doubled", "mV", "twice the time", ("n",)),
              OutputSpec("peak", "mV", "the largest doubled value", ())),
     plots=(PlotSpec("time", "doubled", "Doubled against time"),),
-    parameters={"sleep": 0.0, "fail": False, "skip_doubled": False}, time_limit=None)
+    parameters={"sleep": 0.0, "fail": False, "skip_doubled": False, "fail_late": False}, time_limit=None)
 
 
 def refused(data: bytes) -> ProtocolCheckError:

@@ -69,6 +69,18 @@ def test_a_failing_protocol_reports_its_error_and_cell(running_lab: labkit.Lab) 
     assert "RuntimeError" in info.error and "on purpose" in info.error
     assert 'raise RuntimeError("the protocol failed on purpose")' in info.failing_cell
     assert running_lab.prediction(info.id).notebook.exists()
+    assert running_lab.prediction(info.id).outputs == {}  # it failed before saving anything
+
+
+def test_a_protocol_failing_after_saving_outputs_is_partial_and_keeps_them(running_lab: labkit.Lab) -> None:
+    """Outputs are kept as they are computed: a late failure loses only what came after it."""
+    info = running_lab.wait([running_lab.run("tt06", "test", {"fail_late": True})], timeout=120)[0]
+    assert info.status == "partial"
+    assert info.error_line == "RuntimeError: the protocol failed on purpose after saving two outputs"
+    assert "raise RuntimeError(" in info.failing_cell
+    outputs = running_lab.prediction(info.id).outputs
+    assert set(outputs) == {"time", "doubled"}
+    assert list(outputs["doubled"].values) == [0.0, 2.0, 4.0, 6.0, 8.0]
 
 
 def test_unknown_parameters_are_refused_before_queueing(running_lab: labkit.Lab) -> None:

@@ -120,11 +120,15 @@ def test_first_apd90_takes_the_first_of_several_aps() -> None:
     np.testing.assert_allclose(apds, [100 + 90 - 1 / 3, 200 + 90 - 1 / 3], atol=1e-9)
 
 
-def test_first_apd90_fails_when_a_trace_has_no_upstroke() -> None:
-    """As in the Web Lab, one flat trace (e.g. full I_Na block) makes the whole measurement fail."""
+def test_first_apd90_is_nan_only_where_a_trace_has_no_upstroke() -> None:
+    """One flat trace (e.g. full I_Na block) made the Web Lab's whole measurement fail; labkit keeps the
+    other levels' APDs, and the scaled APD of the flat level is NaN too."""
     t = np.arange(-10.0, 991.0)
-    with pytest.raises(ValueError, match="no upstroke"):
-        scans.first_apd90(np.vstack([_trapezoid_ap(100.0, t), np.full(t.shape, -80.0)]), t)
+    with pytest.warns(sim.NoActionPotentialWarning, match="trace 1"):
+        apds = scans.first_apd90(np.vstack([_trapezoid_ap(100.0, t), np.full(t.shape, -80.0)]), t)
+    assert apds[0] == pytest.approx(100 + 90 - 1 / 3) and np.isnan(apds[1])
+    scaled = scans.scaled_to_control(apds, 0)
+    assert scaled[0] == pytest.approx(100.0) and np.isnan(scaled[1])
 
 
 # ---------------------------------------------------------------------- the scan loop

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from sim_testdata import load_reference_1d, webdata_path
@@ -77,27 +79,56 @@ def test_never_repolarising_ap_ends_at_last_sample() -> None:
     assert starts[0] == pytest.approx(100.0 + 10.0 / 60.0)
 
 
-def test_flat_trace_has_no_upstroke() -> None:
-    with pytest.raises(ValueError, match="no upstroke"):
-        sim.apd(np.full(T.shape, -80.0), T)
+def test_flat_trace_gives_nan_and_says_why() -> None:
+    """The Web Lab's ApStartAndEnd fails here; labkit returns NaN and leaves the verdict to the notebook."""
+    with pytest.warns(sim.NoActionPotentialWarning, match="dV/dt never exceeds the upstroke threshold 10"):
+        result = sim.apd(np.full(T.shape, -80.0), T)
+    assert result.shape == (1,) and np.isnan(result[0])
 
 
-def test_one_trace_without_upstroke_fails() -> None:
-    v = np.stack([synthetic_ap(T), np.full(T.shape, -80.0)])
-    with pytest.raises(ValueError, match="trace 1 has no upstroke"):
-        sim.apd(v, np.stack([T, T]))
+def test_a_trace_that_only_rises_has_no_resting_phase() -> None:
+    with pytest.warns(sim.NoActionPotentialWarning, match="never below"):
+        assert np.isnan(sim.apd(20.0 * T, T)).all()
 
 
-def test_peak_on_last_sample_fails() -> None:
+def test_one_trace_without_upstroke_is_nan_and_the_others_are_measured() -> None:
+    """A scan level where the model stops firing loses its own APD only (the Web Lab lost them all)."""
+    v = np.stack([synthetic_ap(T), np.full(T.shape, -80.0), synthetic_ap(T, decline=0.25)])
+    with pytest.warns(sim.NoActionPotentialWarning, match="no action potential in trace 1"):
+        result = sim.apd(v, np.stack([T, T, T]))
+    assert result.shape == (3, 1)
+    assert result[0, 0] == pytest.approx(hand_apd(90)) and result[2, 0] == pytest.approx(hand_apd(90, decline=0.25))
+    assert np.isnan(result[1, 0])
+
+
+def test_the_first_firing_trace_pads_when_trace_zero_is_silent() -> None:
+    two = np.where(T < 590, synthetic_ap(T, onset=100.0), synthetic_ap(T, onset=600.0))
+    one = synthetic_ap(T, onset=100.0, decline=0.25)
+    with pytest.warns(sim.NoActionPotentialWarning):
+        result = sim.apd(np.stack([np.full(T.shape, -80.0), two, one]), np.stack([T, T, T]))
+    assert np.isnan(result[0]).all()
+    assert result[1] == pytest.approx([hand_apd(90)] * 2)
+    assert result[2] == pytest.approx([hand_apd(90, decline=0.25)] * 2)  # padded with trace 1's upstroke
+
+
+def test_peak_on_last_sample_is_nan() -> None:
     v = np.full(T.shape, -80.0)
     v[T >= 990] = -80.0 + 20.0 * (T[T >= 990] - 989)  # still rising when the recording stops
-    with pytest.raises(ValueError, match="first or last sample"):
-        sim.apd(v, T)
+    with pytest.warns(sim.NoActionPotentialWarning, match="first or last sample"):
+        assert np.isnan(sim.apd(v, T)).all()
 
 
-def test_di_needs_two_aps() -> None:
-    with pytest.raises(ValueError, match="two action potentials"):
-        sim.apd_and_di(synthetic_ap(T), T)
+def test_di_without_a_second_ap_is_nan() -> None:
+    with pytest.warns(sim.NoActionPotentialWarning, match="only 1 action potential"):
+        apds, dis = sim.apd_and_di(synthetic_ap(T), T)
+    assert apds.shape == (2,) and apds[0] == pytest.approx(hand_apd(90)) and np.isnan(apds[1])
+    assert dis.shape == (1,) and np.isnan(dis[0])
+
+
+def test_every_trace_with_an_ap_gives_no_warning() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sim.apd(np.stack([synthetic_ap(T), synthetic_ap(T, onset=200.0)]), np.stack([T, T]))
 
 
 def test_bad_arguments() -> None:

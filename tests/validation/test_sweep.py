@@ -12,12 +12,25 @@ from shared_data import webdata
 
 import labkit
 from labkit.cli import main
-from labkit.validation.sweep import INAPPLICABLE, LABKIT, PARTIAL, SOLVER, SUCCESS, classify, sweep, write_sweep_report
+from labkit.validation.sweep import (
+    INAPPLICABLE,
+    LABKIT,
+    NO_AP,
+    PARTIAL,
+    SOLVER,
+    SUCCESS,
+    classify,
+    sweep,
+    write_sweep_report,
+)
 
 HH = "hodgkin_huxley_squid_axon_model_1952_modified"
+SAVE_ONE = "from labkit.results import OutputWriter\nOutputWriter(output_dir).save('time', [0.0, 1.0], units='ms')\n"
 ENDINGS = {  # protocol body -> the verdict its run must get
     "import myokit\nraise myokit.SimulationError('CVODE error: the solver met its limit at t=12 ms')": SOLVER,
     "raise ValueError('a bug in the analysis')": LABKIT,
+    SAVE_ONE + "raise KeyError('a bug after the first output')": LABKIT,  # partial, but still our bug
+    SAVE_ONE + "from labkit import sim\nraise sim.NoActionPotentialError('no AP in the recorded beat\\nmore')": NO_AP,
 }
 
 
@@ -31,22 +44,24 @@ def test_each_way_a_run_ends_gets_its_verdict(sweep_lab: labkit.Lab) -> None:
     lab = sweep_lab
     lab.add_model(webdata() / "models" / f"{HH}.cellml", name="hh")
     lab.add_protocol({"ok.ipynb": protocol_notebook()}, name="ok")
-    runs = {SUCCESS: lab.run("hh", "ok"), PARTIAL: lab.run("hh", "ok", {"skip_doubled": True})}
+    runs = [(SUCCESS, lab.run("hh", "ok")), (PARTIAL, lab.run("hh", "ok", {"skip_doubled": True}))]
     for i, (body, verdict) in enumerate(ENDINGS.items()):
         lab.add_protocol({f"ends{i}.ipynb": protocol_notebook(body=body)}, name=f"ends{i}")
-        runs[verdict] = lab.run("hh", f"ends{i}")
+        runs.append((verdict, lab.run("hh", f"ends{i}")))
     needs_calcium = DEFAULT_INTERFACE.replace("requires: [membrane_voltage]",
                                               "requires: [membrane_voltage, extracellular_calcium_concentration]")
     lab.add_protocol({"calcium.ipynb": protocol_notebook(interface=needs_calcium)}, name="calcium")
-    runs[INAPPLICABLE] = lab.run("hh", "calcium")
-    finished = {verdict: lab.status(run.id) for verdict, run in runs.items()}
-    lab.wait(list(finished.values()), timeout=300)
-    got = {verdict: classify(lab.status(run.id)) for verdict, run in finished.items()}
-    for expected, (verdict, _) in got.items():
-        assert verdict == expected, got
-    assert got[SOLVER][1] == "CVODE error: the solver met its limit at t=12 ms"  # the model's own limit, named
-    assert "ValueError: a bug in the analysis" in got[LABKIT][1]
-    assert got[INAPPLICABLE][1] == "does not annotate extracellular_calcium_concentration"
+    runs.append((INAPPLICABLE, lab.run("hh", "calcium")))
+    lab.wait([run for _, run in runs], timeout=300)
+    ended = [lab.status(run.id) for _, run in runs]
+    got = [classify(info) for info in ended]
+    assert [verdict for verdict, _ in got] == [expected for expected, _ in runs], got
+    reasons = [reason for _, reason in got]
+    assert reasons[2] == "CVODE error: the solver met its limit at t=12 ms"  # the model's own limit, named
+    assert "ValueError: a bug in the analysis" in reasons[3]
+    assert ended[4].status == "partial" and "KeyError" in reasons[4]  # outputs kept, yet a labkit bug
+    assert ended[5].status == "partial" and reasons[5] == "no AP in the recorded beat (the outputs before it are kept)"
+    assert reasons[6] == "does not annotate extracellular_calcium_concentration"
 
 
 def test_a_sweep_runs_each_pair_once_and_reports_a_table(sweep_lab: labkit.Lab, tmp_path: Path) -> None:
@@ -73,3 +88,26 @@ def test_a_sweep_of_unknown_protocols_or_models_is_refused_and_runs_nothing(swee
     refused = CliRunner().invoke(main, ["--lab", str(sweep_lab.settings.root), "validate", "--sweep"])
     assert refused.exit_code == 2 and "--sweep needs --models DIR" in refused.output
     assert sweep_lab.count_runs() == before
+
+
+def test_a_model_that_does_not_fire_keeps_its_pace_count_and_is_named(sweep_lab: labkit.Lab, tmp_path: Path) -> None:
+    """The standard steady-pacing notebook on a model whose stimulus cannot capture (amplitude 0): the
+    APD cell stops with NoActionPotentialError, and the pace count, trace and voltages saved before
+    it are kept, as the Web Lab kept num_paces when its APD calculation failed."""
+    original = (webdata() / "models" / f"{HH}.cellml").read_text()
+    silent = original.replace('initial_value="-20" cmeta:id="membrane_stimulus_current_amplitude"',
+                              'initial_value="0" cmeta:id="membrane_stimulus_current_amplitude"')
+    assert silent != original
+    (tmp_path / "hh_no_capture.cellml").write_text(silent)
+    [result] = sweep(sweep_lab, tmp_path, protocols=["SteadyStateRunner4Hz"], progress=False, echo=lambda _: None)
+    assert (result.verdict, result.reason) == (
+        NO_AP, "the recorded beat at a period of 250 ms has no measurable action potential (no capture, or 2:1 "
+               "block at this rate), so APD90 cannot be measured; the other outputs are saved "
+               "(the outputs before it are kept)")
+    run = sweep_lab.status(result.run)
+    assert run.status == "partial" and "sim.NoActionPotentialError(" in run.failing_cell
+    outputs = sweep_lab.prediction(run.id).outputs
+    assert set(outputs) == {"num_paces", "found_steady_state", "time", "membrane_voltage", "resting_potential",
+                            "peak_voltage"}
+    assert 1 <= int(outputs["num_paces"].values) < 10000 and int(outputs["found_steady_state"].values) == 1
+    assert float(outputs["peak_voltage"].values) - float(outputs["resting_potential"].values) < 1.0  # flat
