@@ -7,7 +7,8 @@ re-keys exactly those entries, from the code and notebooks at ``--from-commit`` 
 checkout, and leaves every other changed entry stale, to be run again by the next
 ``labkit validate --ledger``.
 
-Use it only for changes that alter nothing but what happens after the solver fails. The ones so far:
+``--change solver-failure`` (the default) is for changes that alter nothing but what happens after
+the solver fails. The ones so far:
 
 - the solver's error-test limit, from SUNDIALS' 7 to the Web Lab's 15 (``labkit/sim/solver.py``):
   a step that passes within 7 error-test failures takes the same path under a limit of 15;
@@ -22,6 +23,13 @@ A run that met a solver failure under the old code failed, so every successful e
 protocol is unchanged. Failed runs kept in the ledger are left stale: the change may let them
 finish. So are the voltage-clamp notebooks' entries: they record NaN for a sweep the solver
 abandons and finish.
+
+``--change analysis-failure`` is for changes that alter nothing but what happens where the APD
+analysis used to raise (a trace with no action potential), and when a notebook saves each output
+(2026-12-06: ``labkit/sim/analysis.py`` returns NaN there; steady pacing and S1-S2 save as they go).
+A run whose analysis raised failed and was never kept, so every successful entry was computed on
+traces the new code measures with the same arithmetic and saves unchanged: all of them are carried,
+the voltage clamps' too (they never call the analysis). Failed entries are left stale.
 
 Run it right after such a change, then check some carried pairs by running them again
 (docs/validation.md says how this was done):
@@ -70,6 +78,8 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, required=True, help="the reference folder")
     parser.add_argument("--models", type=Path, help="folder of <model>.cellml (default: beside the reference)")
     parser.add_argument("--ledger", type=Path, required=True)
+    parser.add_argument("--change", choices=("solver-failure", "analysis-failure"), default="solver-failure",
+                        help="what the change alters (see above); it decides which entries are carried")
     args = parser.parse_args()
     models = args.models or args.reference.parent / "models"
     references = reference_outputs(args.reference)
@@ -87,13 +97,15 @@ def main() -> None:
                 other.append(pair)  # made with other code or inputs: not this script's business
             elif new[pair] == old[pair]:
                 same.append(pair)
-            elif entry.failed or tolerates_solver_failures(old_notebooks / PROTOCOLS[entry.protocol].notebook):
+            elif entry.failed or (args.change == "solver-failure" and
+                                  tolerates_solver_failures(old_notebooks / PROTOCOLS[entry.protocol].notebook)):
                 left.append(pair)
             else:
                 ledger.entries[pair] = dataclasses.replace(entry, key=new[pair])
                 carried.append(pair)
     ledger.save()
-    print(f"carried over {len(carried)} entries; left stale {len(left)} voltage-clamp or failed entries "
+    print(f"carried over {len(carried)} entries; left stale {len(left)} "
+          f"{'voltage-clamp or ' if args.change == 'solver-failure' else ''}failed entries "
           "(to run again); "
           f"{len(same)} unchanged; {len(other)} were not made with the code of {args.from_commit}")
 

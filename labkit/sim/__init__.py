@@ -24,6 +24,7 @@ from labkit.sim.analysis import (
     apd_and_di,
     peak,
     resting_potential,
+    why_no_action_potential,
 )
 from labkit.sim.cache import cache_dir, cached_simulation
 from labkit.sim.model import CellModel, MissingTermError, load_model
@@ -45,4 +46,5 @@ __all__ = [
     "peak",
     "resting_potential",
     "uniform_times",
+    "why_no_action_potential",
 ]

@@ -194,6 +194,25 @@ def apd_and_di(
     return apds, np.diff(starts, axis=-1) - apds[..., :-1]
 
 
+def why_no_action_potential(voltage: ArrayLike, time: ArrayLike, stimulus_at: float = 0.0) -> str:
+    """Why a recorded beat (1-d, stimulus at ``stimulus_at`` ms) has no action potential, for an error
+    message: a stimulus that pulls the voltage down means the model annotates its stimulus amplitude
+    with the sign of an outward current, which the Web Lab's protocols use unchanged (spec §1.6)."""
+    v = np.asarray(voltage, dtype=float)
+    t = np.asarray(time, dtype=float)
+    during = np.flatnonzero((t >= stimulus_at) & (t <= stimulus_at + 1.0))
+    if during.size < 2:
+        return "no action potential in the recorded beat"
+    change = v[during[-1]] - v[during[0]]
+    if change < -1.0:
+        return (f"the stimulus pulled the voltage down ({v[during[0]]:.1f} to {v[during[-1]]:.1f} mV in its first "
+                "ms): the model's annotated stimulus amplitude has the sign of an outward current, and the "
+                "Web Lab's protocols apply it unchanged")
+    if abs(change) <= 1.0:
+        return "the voltage hardly moved during the stimulus: no capture, or the cell is refractory (2:1 block)"
+    return "the stimulus depolarised the cell but did not trigger an upstroke: no capture at this rate"
+
+
 def peak(values: ArrayLike) -> np.ndarray | float:
     """Maximum along the time (last) axis, e.g. peak voltage or peak calcium."""
     out = np.max(np.asarray(values, dtype=float), axis=-1)

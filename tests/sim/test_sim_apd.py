@@ -153,3 +153,12 @@ def test_uniform_times_follow_the_range_rule() -> None:
     assert sim.uniform_times(-10, 990).size == 1001
     assert sim.uniform_times(0, 2000, 0.1).size == 20001
     assert sim.uniform_times(-10, 323).size == 334
+
+
+def test_why_no_action_potential_names_a_stimulus_of_the_wrong_sign() -> None:
+    t = np.arange(-10.0, 990.0)
+    down = np.where((t >= 0) & (t <= 5), -80.0 - 3.0 * np.clip(t, 0, 5), -80.0)  # an outward "stimulus"
+    assert "pulled the voltage down (-80.0 to -83.0 mV" in sim.why_no_action_potential(down, t)
+    assert "hardly moved" in sim.why_no_action_potential(np.full(t.shape, -80.0), t)
+    up = np.where((t >= 0) & (t <= 5), -80.0 + 4.0 * np.clip(t, 0, 5), -80.0)
+    assert "did not trigger an upstroke" in sim.why_no_action_potential(up, t)

@@ -101,8 +101,8 @@ def test_a_model_that_does_not_fire_keeps_its_pace_count_and_is_named(sweep_lab:
     (tmp_path / "hh_no_capture.cellml").write_text(silent)
     [result] = sweep(sweep_lab, tmp_path, protocols=["SteadyStateRunner4Hz"], progress=False, echo=lambda _: None)
     assert (result.verdict, result.reason) == (
-        NO_AP, "the recorded beat at a period of 250 ms has no measurable action potential (no capture, or 2:1 "
-               "block at this rate), so APD90 cannot be measured; the other outputs are saved "
+        NO_AP, "no action potential to measure at a period of 250 ms, so no APD90 (the other outputs are saved): "
+               "the voltage hardly moved during the stimulus: no capture, or the cell is refractory (2:1 block) "
                "(the outputs before it are kept)")
     run = sweep_lab.status(result.run)
     assert run.status == "partial" and "sim.NoActionPotentialError(" in run.failing_cell
