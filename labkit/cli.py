@@ -560,7 +560,7 @@ def upgrade(ctx: click.Context) -> None:
               help="The reference folder: <model>/<Protocol>/outputs_<name>.csv.")
 @click.option("--sweep", "sweep_only", is_flag=True,
               help="Instead: run the cheap standard protocols on every model of --models, references or not, "
-                   "and classify each run (success, inapplicable, solver failure, labkit failure).")
+                   "and classify each run (success, inapplicable, no action potential, solver failure, labkit failure).")
 @click.option("--models", "models_dir", type=click.Path(exists=True, file_okay=False), default=None,
               help="Folder of <model>.cellml files (default: 'models' beside the reference folder).")
 @click.option("--model", "only_models", multiple=True, help="Only these models (repeatable).")
@@ -575,7 +575,8 @@ def upgrade(ctx: click.Context) -> None:
               help="Report on what has finished now; unfinished runs count as pending (and keep running).")
 @click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False), default=None,
               help="A ledger of predictions (JSON) to judge from where it matches the inputs and code, "
-                   "and to add this validation's finished runs to: a validation over several sittings.")
+                   "and to add this validation's finished runs to: a validation over several sittings. "
+                   "With --sweep: the sweep's record of verdicts, used the same way.")
 @click.pass_context
 def validate(ctx: click.Context, reference: str | None, sweep_only: bool, models_dir: str | None,
              only_models: tuple[str, ...], only_protocols: tuple[str, ...], report_dir: str | None,
@@ -587,7 +588,8 @@ def validate(ctx: click.Context, reference: str | None, sweep_only: bool, models
     if sweep_only:
         if not models_dir:
             raise click.UsageError("--sweep needs --models DIR: the folder of <model>.cellml files to sweep")
-        _sweep(ctx, Path(models_dir), only_models, only_protocols, report_dir, n_workers, keep_workers, no_wait)
+        _sweep(ctx, Path(models_dir), only_models, only_protocols, report_dir, n_workers, keep_workers, no_wait,
+               ledger_file)
         return
     if reference is None:
         raise click.UsageError("give --reference DIR (or --sweep with --models DIR)")
@@ -612,15 +614,18 @@ def validate(ctx: click.Context, reference: str | None, sweep_only: bool, models
 
 
 def _sweep(ctx: click.Context, models_dir: Path, only_models: tuple[str, ...], only_protocols: tuple[str, ...],
-           report_dir: str | None, n_workers: int | None, keep_workers: bool, no_wait: bool) -> None:
+           report_dir: str | None, n_workers: int | None, keep_workers: bool, no_wait: bool,
+           record_file: str | None) -> None:
     from .validation.sweep import CLASSES, LABKIT, sweep, write_sweep_report
+    from .validation.sweep_record import SweepRecord
+    record = SweepRecord.load(Path(record_file)) if record_file else None  # a bad file stops us first
     lab = _lab(ctx)
     started = not lab.workers.running() and not no_wait
     if started:
         lab.start_workers(n_workers)
     try:
         results = sweep(lab, models_dir, models=only_models or None, protocols=only_protocols or None,
-                        wait=not no_wait, echo=click.echo)
+                        wait=not no_wait, record=record, echo=click.echo)
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     finally:

@@ -17,9 +17,11 @@ from typing import Any
 from ..experiments import RunInfo
 from ..lab import Lab
 from ..sim.solver import failure_reason
-from .catalogue import PROTOCOLS
 from ..progress import wait_with_progress
+from .catalogue import PROTOCOLS
+from .ledger import code_fingerprint, entry_key
 from .run import NOTEBOOKS, REUSABLE, UNFINISHED, _add_if_changed
+from .sweep_record import SweepRecord
 
 #: The Web Lab protocols a sweep runs: every voltage clamp, steady pacing at every standard rate, and
 #: S1-S2; each with the Web Lab protocol's own pacing caps (``defaults``), since most models have no
@@ -72,9 +74,9 @@ def classify(run: RunInfo) -> tuple[str, str]:
     return LABKIT, run.error_line or f"run ended {run.status}"
 
 
-def submit_sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = None,
-                 protocols: Iterable[str] | None = None) -> dict[tuple[str, str], RunInfo]:
-    """Add the models and notebooks (when changed) and queue, or reuse, one run per pair."""
+def _chosen(models_dir: Path, models: Iterable[str] | None,
+            protocols: Iterable[str] | None) -> tuple[list[str], tuple[str, ...]]:
+    """The models and protocols of a sweep, refused with a clear error before anything runs."""
     chosen = sorted(models) if models else sorted(p.stem for p in models_dir.glob("*.cellml"))
     names = tuple(protocols) if protocols else SWEEP_PROTOCOLS
     unknown = [p for p in names if p not in SWEEP_PROTOCOLS]
@@ -83,6 +85,24 @@ def submit_sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = N
     missing = [m for m in chosen if not (models_dir / f"{m}.cellml").is_file()]
     if missing or not chosen:
         raise ValueError(f"no model file {missing[0] if missing else '*'}.cellml in {models_dir}")
+    return chosen, names
+
+
+def sweep_keys(models_dir: Path, models: Iterable[str], protocols: Iterable[str]) -> dict[tuple[str, str], str]:
+    """The key of each pair's run: model file, notebook, parameters and simulation code."""
+    code = code_fingerprint()
+    return {(model, protocol): entry_key((models_dir / f"{model}.cellml").read_bytes(),
+                                         (NOTEBOOKS / PROTOCOLS[protocol].notebook).read_bytes(),
+                                         sweep_parameters(protocol), code)
+            for protocol in protocols for model in models}
+
+
+def submit_sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = None,
+                 protocols: Iterable[str] | None = None,
+                 skip: Iterable[tuple[str, str]] = ()) -> dict[tuple[str, str], RunInfo]:
+    """Add the models and notebooks (when changed) and queue, or reuse, one run per pair not in ``skip``."""
+    chosen, names = _chosen(models_dir, models, protocols)
+    skipped = set(skip)
     for model in chosen:
         _add_if_changed(lab, "model", models_dir / f"{model}.cellml", model)
     for notebook in sorted({PROTOCOLS[p].notebook for p in names}):
@@ -91,6 +111,8 @@ def submit_sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = N
     for protocol in names:  # cheap first, so that a sweep yields most of its verdicts early
         notebook, parameters = Path(PROTOCOLS[protocol].notebook).stem, sweep_parameters(protocol)
         for model in chosen:
+            if (model, protocol) in skipped:
+                continue
             found = lab.latest_run(model, notebook, parameters,
                                    statuses=REUSABLE + UNFINISHED + ("failed", "inapplicable"))
             runs[(model, protocol)] = found or lab.run(model, notebook, parameters)
@@ -98,19 +120,35 @@ def submit_sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = N
 
 
 def sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = None, protocols: Iterable[str] | None = None,
-          wait: bool = True, timeout: float | None = None, progress: bool = True,
+          wait: bool = True, timeout: float | None = None, progress: bool = True, record: SweepRecord | None = None,
           echo: Callable[[str], None] = print) -> list[SweepResult]:
-    """Run (or reuse) every pair and classify how each run ended."""
-    runs = submit_sweep(lab, models_dir, models=models, protocols=protocols)
+    """Run (or reuse) every pair and classify how each run ended. With a ``record``, pairs whose inputs
+    and code match a recorded verdict are reported from it without running, and every finished run's
+    verdict (labkit failures aside) is added to it and saved."""
+    chosen, names = _chosen(models_dir, models, protocols)
+    keys = sweep_keys(models_dir, chosen, names) if record is not None else {}
+    recorded = {pair: entry for pair, key in keys.items()
+                if (entry := record.find(*pair, key)) is not None} if record is not None else {}
+    runs = submit_sweep(lab, models_dir, models=chosen, protocols=names, skip=recorded)
     pending = [r for r in runs.values() if not r.done]
-    echo(f"{len(runs)} runs in the sweep: {len(pending)} to wait for, {len(runs) - len(pending)} reused")
+    echo(f"{len(runs) + len(recorded)} runs in the sweep: {len(pending)} to wait for, "
+         f"{len(runs) - len(pending)} reused" + (f", {len(recorded)} from the record {record.path}" if record else ""))
     if pending and wait:
         wait_with_progress(lab, pending, "sweep runs", timeout=timeout, progress=progress)
-    results = []
-    for (model, protocol), run in sorted(runs.items()):
-        verdict, reason = classify(lab.status(run.id))
+    results = [SweepResult(model, protocol, entry.verdict, entry.reason, entry.run)
+               for (model, protocol), entry in recorded.items()]
+    for (model, protocol), run in runs.items():
+        info = lab.status(run.id)
+        verdict, reason = classify(info)
         results.append(SweepResult(model, protocol, verdict, reason, run.id))
-    return results
+        if record is not None and verdict not in (LABKIT, PENDING):
+            seconds = (info.finished_at - info.started_at).total_seconds() \
+                if info.started_at and info.finished_at else None
+            record.record(model, protocol, keys[(model, protocol)], verdict=verdict, reason=reason, run=run.id,
+                          seconds=seconds)
+    if record is not None:
+        record.save()
+    return sorted(results, key=lambda r: (r.model, r.protocol))
 
 
 def write_sweep_report(results: list[SweepResult], folder: Path) -> Path:

@@ -17,12 +17,14 @@ from labkit.validation.sweep import (
     LABKIT,
     NO_AP,
     PARTIAL,
+    PENDING,
     SOLVER,
     SUCCESS,
     classify,
     sweep,
     write_sweep_report,
 )
+from labkit.validation.sweep_record import SweepRecord
 
 HH = "hodgkin_huxley_squid_axon_model_1952_modified"
 SAVE_ONE = "from labkit.results import OutputWriter\nOutputWriter(output_dir).save('time', [0.0, 1.0], units='ms')\n"
@@ -111,3 +113,33 @@ def test_a_model_that_does_not_fire_keeps_its_pace_count_and_is_named(sweep_lab:
                             "peak_voltage"}
     assert 1 <= int(outputs["num_paces"].values) < 10000 and int(outputs["found_steady_state"].values) == 1
     assert float(outputs["peak_voltage"].values) - float(outputs["resting_potential"].values) < 1.0  # flat
+
+
+def test_a_record_carries_verdicts_to_another_lab_until_an_input_changes(sweep_lab: labkit.Lab,
+                                                                          tmp_path: Path) -> None:
+    models, path = tmp_path / "models", tmp_path / "record.json"
+    models.mkdir()
+    original = (webdata() / "models" / f"{HH}.cellml").read_text()
+    (models / f"{HH}.cellml").write_text(original)
+    pairs = ["ICaL", "SteadyStateRunner4Hz"]
+    first = sweep(sweep_lab, models, protocols=pairs, progress=False, record=SweepRecord.load(path),
+                  echo=lambda _: None)
+    assert [r.verdict for r in first] == [INAPPLICABLE, SUCCESS]
+    with labkit.Lab.open(tmp_path / "elsewhere") as lab:  # no workers: nothing could run here
+        again = sweep(lab, models, protocols=pairs, wait=False, record=SweepRecord.load(path), echo=lambda _: None)
+        assert again == first and lab.count_runs() == 0
+        (models / f"{HH}.cellml").write_text(original.replace("</model>", "<!-- edited -->\n</model>"))
+        changed = sweep(lab, models, protocols=pairs, wait=False, record=SweepRecord.load(path),
+                        echo=lambda _: None)
+        assert [r.verdict for r in changed] == [INAPPLICABLE, PENDING]  # the new file's runs: one is queued
+        assert lab.count_runs() == 2
+
+
+def test_a_bad_record_is_refused_before_the_lab_opens(tmp_path: Path) -> None:
+    bad = tmp_path / "record.json"
+    bad.write_text('{"format": 1, "entries": []}')  # a validation ledger's header, not a sweep record
+    result = CliRunner().invoke(main, ["--lab", str(tmp_path / "lab"), "validate", "--sweep", "--models",
+                                       str(webdata() / "models"), "--ledger", str(bad)])
+    assert result.exit_code != 0 and "is not a labkit sweep record" in result.output
+    assert not (tmp_path / "lab").exists()
+    assert bad.read_text() == '{"format": 1, "entries": []}'
