@@ -29,6 +29,13 @@ from .sweep_record import SweepRecord
 SWEEP_PROTOCOLS = ("ICaL", "ICaL_IV_curve", "INa_IV_curves", "IKr_IV_curve", "IKs_IV_curve", "IK1_IV_curve",
                    "SteadyStateRunner0_5Hz", "SteadyStateRunner", "SteadyStateRunner2Hz", "SteadyStateRunner3Hz",
                    "SteadyStateRunner4Hz", "S1S2")
+#: The order runs are queued in: cheapest first, so that a sweep yields most of its verdicts early. A
+#: steady-pacing run that reaches the cap of 10,000 paces simulates 10,000 periods, so the fast rates
+#: come first and 0.5 Hz (up to 20,000 s of simulated time a model) last.
+RUN_ORDER = ("ICaL", "ICaL_IV_curve", "INa_IV_curves", "IKr_IV_curve", "IKs_IV_curve", "IK1_IV_curve",
+             "SteadyStateRunner4Hz", "SteadyStateRunner3Hz", "S1S2", "SteadyStateRunner2Hz", "SteadyStateRunner",
+             "SteadyStateRunner0_5Hz")
+assert sorted(RUN_ORDER) == sorted(SWEEP_PROTOCOLS)
 SUCCESS, PARTIAL, INAPPLICABLE, NO_AP, SOLVER, LABKIT, PENDING = (
     "success", "partial", "inapplicable", "no action potential", "solver failure", "labkit failure", "pending")
 CLASSES = (SUCCESS, PARTIAL, INAPPLICABLE, NO_AP, SOLVER, LABKIT, PENDING)
@@ -108,7 +115,7 @@ def submit_sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = N
     for notebook in sorted({PROTOCOLS[p].notebook for p in names}):
         _add_if_changed(lab, "protocol", NOTEBOOKS / notebook, Path(notebook).stem)
     runs = {}
-    for protocol in names:  # cheap first, so that a sweep yields most of its verdicts early
+    for protocol in sorted(names, key=RUN_ORDER.index):
         notebook, parameters = Path(PROTOCOLS[protocol].notebook).stem, sweep_parameters(protocol)
         for model in chosen:
             if (model, protocol) in skipped:
