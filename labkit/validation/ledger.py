@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -91,12 +91,25 @@ class LedgerEntry:
         return self.status == "failed"
 
 
-class Ledger:
-    """The ledger file: read once, searched by (model, protocol, key), written back whole."""
+E = TypeVar("E")
 
-    def __init__(self, path: Path, entries: dict[tuple[str, str], LedgerEntry] | None = None) -> None:
+
+class KeyedFile(Generic[E]):
+    """A JSON file of one entry per (model, Web Lab protocol), each made under a key (``entry_key``):
+    read once, searched by pair and key, written back whole."""
+
+    def __init__(self, path: Path, entries: dict[tuple[str, str], E] | None = None) -> None:
         self.path = path
         self.entries = entries or {}
+
+    def find(self, model: str, protocol: str, key: str) -> E | None:
+        """The entry for this pair if it was made from the same inputs and code; otherwise None."""
+        entry = self.entries.get((model, protocol))
+        return entry if entry is not None and entry.key == key else None  # type: ignore[attr-defined]
+
+
+class Ledger(KeyedFile[LedgerEntry]):
+    """The ledger file: the compared outputs of each pair's prediction."""
 
     @classmethod
     def load(cls, path: Path) -> Ledger:
@@ -117,11 +130,6 @@ class Ledger:
             raise InvalidInput(f"{path} is not a labkit validation ledger ({error}); give another --ledger "
                                "file, or delete this one to start a new ledger") from error
         return cls(path, entries)
-
-    def find(self, model: str, protocol: str, key: str) -> LedgerEntry | None:
-        """The entry for this pair if it was made from the same inputs and code; otherwise None."""
-        entry = self.entries.get((model, protocol))
-        return entry if entry is not None and entry.key == key else None
 
     def record(self, model: str, protocol: str, key: str, *, status: str, run: str, seconds: float | None,
                outputs: Mapping[str, Any], error: str = "") -> None:

@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..errors import InvalidInput
+from .ledger import KeyedFile
 
 FORMAT = 1
 
@@ -29,12 +30,8 @@ class RecordedVerdict:
     recorded: str   # when (UTC, ISO 8601)
 
 
-class SweepRecord:
-    """Read once, searched by (model, protocol, key), written back whole (sorted, one entry a line)."""
-
-    def __init__(self, path: Path, entries: dict[tuple[str, str], RecordedVerdict] | None = None) -> None:
-        self.path = path
-        self.entries = entries or {}
+class SweepRecord(KeyedFile[RecordedVerdict]):
+    """The record file: each pair's verdict, sorted, one entry a line."""
 
     @classmethod
     def load(cls, path: Path) -> SweepRecord:
@@ -51,11 +48,6 @@ class SweepRecord:
             raise InvalidInput(f"{path} is not a labkit sweep record ({error}); give another --ledger file, "
                                "or delete this one to start a new record") from error
         return cls(path, entries)
-
-    def find(self, model: str, protocol: str, key: str) -> RecordedVerdict | None:
-        """This pair's verdict if it was made from the same inputs and code; otherwise None."""
-        entry = self.entries.get((model, protocol))
-        return entry if entry is not None and entry.key == key else None
 
     def record(self, model: str, protocol: str, key: str, *, verdict: str, reason: str, run: str,
                seconds: float | None) -> None:
