@@ -104,6 +104,11 @@ class RunInfo:
         lines = [line.strip() for line in (self.error or "").splitlines() if line.strip()]
         return lines[-1] if lines else ""
 
+    def _repr_html_(self) -> str:
+        """How a run shows itself in a notebook: what ran on what, its status and why it failed."""
+        from .results.display import run_html
+        return run_html(self)
+
 
 # Everything run_info touches, loaded up front (a handful of queries however many runs are listed).
 _RUN_INFO_LOADS = (

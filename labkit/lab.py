@@ -95,6 +95,13 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _repr_html_(self) -> str:
+        """How a lab shows itself in a notebook: where it is, for whom, and what it holds."""
+        from .results import display
+        entities = {kind: len(self.names(kind)) for kind in ("model", "protocol", "dataset")}
+        runs = {status: self.count_runs(status=status) for status in display.RUN_STATUSES}
+        return display.lab_html(self.settings.root, self.user, entities, runs)
+
     # -- entities --------------------------------------------------------------------------------
     @property
     def user(self) -> str:

@@ -46,3 +46,8 @@ class Prediction:
     def timings(self) -> dict[str, float]:
         path = self.folder / "timings.json"
         return json.loads(path.read_text()) if path.exists() else {}
+
+    def _repr_html_(self) -> str:
+        """How a prediction shows itself in a notebook: status, outputs with units, plots."""
+        from .display import prediction_html
+        return prediction_html(self)
