@@ -11,11 +11,13 @@ of a bounded size, with names the output format allows, and outputs only when th
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import platform
 import shutil
 import stat
+import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -83,6 +85,27 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             pass
     return found
+
+
+@functools.cache
+def environment() -> dict[str, Any]:
+    """The whole environment a run executed in, for re-running it elsewhere: Python, the platform,
+    the SUNDIALS that Myokit's CVODES uses, and every installed distribution with its version. The
+    kernel runs on the worker's interpreter, so the worker's environment is the run's (computed once
+    per worker process)."""
+    distributions: dict[str, str] = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            distributions.setdefault(name, dist.version)
+    try:
+        import myokit
+        sundials = str(myokit.Sundials.version())
+    except Exception as err:  # noqa: BLE001 - provenance must never fail a run
+        sundials = f"unknown ({type(err).__name__})"
+    return {"python": sys.version.split()[0], "implementation": platform.python_implementation(),
+            "platform": platform.platform(), "machine": platform.machine(), "sundials": sundials,
+            "distributions": dict(sorted(distributions.items(), key=lambda item: item[0].lower()))}
 
 
 def read_regular(path: Path, max_bytes: int) -> bytes:
@@ -214,7 +237,7 @@ def collect_prediction(plan: "RunPlan", claim: Claim, paths: RunPaths, results: 
         "protocol": {"name": plan.protocol.entity, "version": plan.protocol.number,
                      "commit": plan.protocol.commit, "file": plan.protocol.main_file},
         "parameters": plan.parameters, "worker": HOST, "finished_at": now().isoformat(),
-        "software": _versions(), "timings": timings,
+        "software": _versions(), "environment": environment(), "timings": timings,
     }
     (results / "provenance.json").write_text(json.dumps(provenance, indent=1, default=str))
     return collected

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import platform
 import time
+from importlib import metadata
 
 import nbformat
 import psutil
@@ -41,6 +43,11 @@ def test_a_run_produces_an_executed_notebook_outputs_with_units_and_a_plot(runni
     assert provenance["model"]["commit"] == running_lab.version("model", "tt06").commit
     assert provenance["protocol"]["commit"] == running_lab.version("protocol", "test").commit
     assert "myokit" in provenance["software"] and "papermill" in provenance["software"]
+    environment = provenance["environment"]  # the whole environment, to rebuild it elsewhere
+    for name in ("labkit", "myokit", "numpy", "papermill", "celery", "SQLAlchemy"):
+        assert environment["distributions"][name] == metadata.version(name), name
+    assert len(environment["distributions"]) > 50
+    assert environment["python"] == platform.python_version() and environment["sundials"].count(".") == 2
     assert prediction.timings["execute_s"] > 0
     assert [h[0] for h in info.history] == ["queued", "running", "success"]
 
