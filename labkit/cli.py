@@ -589,7 +589,7 @@ def validate(ctx: click.Context, reference: str | None, sweep_only: bool, models
         if not models_dir:
             raise click.UsageError("--sweep needs --models DIR: the folder of <model>.cellml files to sweep")
         _sweep(ctx, Path(models_dir), only_models, only_protocols, report_dir, n_workers, keep_workers, no_wait,
-               ledger_file)
+               ledger_file, retry_failed)
         return
     if reference is None:
         raise click.UsageError("give --reference DIR (or --sweep with --models DIR)")
@@ -615,7 +615,7 @@ def validate(ctx: click.Context, reference: str | None, sweep_only: bool, models
 
 def _sweep(ctx: click.Context, models_dir: Path, only_models: tuple[str, ...], only_protocols: tuple[str, ...],
            report_dir: str | None, n_workers: int | None, keep_workers: bool, no_wait: bool,
-           record_file: str | None) -> None:
+           record_file: str | None, retry_failed: bool) -> None:
     from .validation.sweep import CLASSES, LABKIT, sweep, write_sweep_report
     from .validation.sweep_record import SweepRecord
     record = SweepRecord.load(Path(record_file)) if record_file else None  # a bad file stops us first
@@ -625,7 +625,7 @@ def _sweep(ctx: click.Context, models_dir: Path, only_models: tuple[str, ...], o
         lab.start_workers(n_workers)
     try:
         results = sweep(lab, models_dir, models=only_models or None, protocols=only_protocols or None,
-                        wait=not no_wait, record=record, echo=click.echo)
+                        wait=not no_wait, record=record, retry_failed=retry_failed, echo=click.echo)
     except ValueError as err:
         raise click.ClickException(str(err)) from None
     finally:

@@ -105,9 +105,10 @@ def sweep_keys(models_dir: Path, models: Iterable[str], protocols: Iterable[str]
 
 
 def submit_sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = None,
-                 protocols: Iterable[str] | None = None,
-                 skip: Iterable[tuple[str, str]] = ()) -> dict[tuple[str, str], RunInfo]:
-    """Add the models and notebooks (when changed) and queue, or reuse, one run per pair not in ``skip``."""
+                 protocols: Iterable[str] | None = None, skip: Iterable[tuple[str, str]] = (),
+                 retry_failed: bool = False) -> dict[tuple[str, str], RunInfo]:
+    """Add the models and notebooks (when changed) and queue, or reuse, one run per pair not in ``skip``
+    (a failed run is reused too, unless ``retry_failed``)."""
     chosen, names = _chosen(models_dir, models, protocols)
     skipped = set(skip)
     for model in chosen:
@@ -120,23 +121,24 @@ def submit_sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = N
         for model in chosen:
             if (model, protocol) in skipped:
                 continue
-            found = lab.latest_run(model, notebook, parameters,
-                                   statuses=REUSABLE + UNFINISHED + ("failed", "inapplicable"))
+            reusable = REUSABLE + UNFINISHED + ("inapplicable",) + (() if retry_failed else ("failed",))
+            found = lab.latest_run(model, notebook, parameters, statuses=reusable)
             runs[(model, protocol)] = found or lab.run(model, notebook, parameters)
     return runs
 
 
 def sweep(lab: Lab, models_dir: Path, *, models: Iterable[str] | None = None, protocols: Iterable[str] | None = None,
           wait: bool = True, timeout: float | None = None, progress: bool = True, record: SweepRecord | None = None,
-          echo: Callable[[str], None] = print) -> list[SweepResult]:
+          retry_failed: bool = False, echo: Callable[[str], None] = print) -> list[SweepResult]:
     """Run (or reuse) every pair and classify how each run ended. With a ``record``, pairs whose inputs
     and code match a recorded verdict are reported from it without running, and every finished run's
-    verdict (labkit failures aside) is added to it and saved."""
+    verdict (labkit failures aside) is added to it and saved. ``retry_failed`` runs failed runs again
+    (a failure that was the machine's, such as a worker whose environment changed under it)."""
     chosen, names = _chosen(models_dir, models, protocols)
     keys = sweep_keys(models_dir, chosen, names) if record is not None else {}
     recorded = {pair: entry for pair, key in keys.items()
                 if (entry := record.find(*pair, key)) is not None} if record is not None else {}
-    runs = submit_sweep(lab, models_dir, models=chosen, protocols=names, skip=recorded)
+    runs = submit_sweep(lab, models_dir, models=chosen, protocols=names, skip=recorded, retry_failed=retry_failed)
     pending = [r for r in runs.values() if not r.done]
     echo(f"{len(runs) + len(recorded)} runs in the sweep: {len(pending)} to wait for, "
          f"{len(runs) - len(pending)} reused" + (f", {len(recorded)} from the record {record.path}" if record else ""))

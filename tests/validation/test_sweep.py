@@ -143,3 +143,21 @@ def test_a_bad_record_is_refused_before_the_lab_opens(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "is not a labkit sweep record" in result.output
     assert not (tmp_path / "lab").exists()
     assert bad.read_text() == '{"format": 1, "entries": []}'
+
+
+def test_a_failed_run_is_reused_unless_retried(sweep_lab: labkit.Lab, tmp_path: Path) -> None:
+    """Beeler-Reuter with zero capacitance: the solver fails. A later sweep reports that run again; with
+    ``retry_failed`` (a failure that may have been the machine's) it queues a new one."""
+    original = (webdata() / "models" / "beeler_reuter_model_1977.cellml").read_text()
+    broken = original.replace('initial_value="0.01" cmeta:id="membrane_capacitance"',
+                              'initial_value="0" cmeta:id="membrane_capacitance"')
+    assert broken != original
+    (tmp_path / "br_no_capacitance.cellml").write_text(broken)
+    [first] = sweep(sweep_lab, tmp_path, protocols=["SteadyStateRunner4Hz"], progress=False, echo=lambda _: None)
+    assert first.verdict == SOLVER and sweep_lab.status(first.run).status == "failed"
+    [again] = sweep(sweep_lab, tmp_path, protocols=["SteadyStateRunner4Hz"], progress=False, echo=lambda _: None)
+    assert again == first
+    before = sweep_lab.count_runs()
+    [retried] = sweep(sweep_lab, tmp_path, protocols=["SteadyStateRunner4Hz"], progress=False, retry_failed=True,
+                      echo=lambda _: None)
+    assert retried.run != first.run and retried.verdict == SOLVER and sweep_lab.count_runs() == before + 1
