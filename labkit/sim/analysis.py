@@ -122,8 +122,12 @@ def ap_start_and_end(
     else:
         with np.errstate(invalid="ignore"):
             is_upstroke = (dvdt == _local_max(dvdt, int(window))) & (dvdt > dvdt_threshold)
-        upstrokes = [np.flatnonzero(row) for row in is_upstroke]
-        silent = [i for i, ups in enumerate(upstrokes) if ups.size == 0]
+        broken = ~(np.isfinite(v).all(axis=1) & np.isfinite(t).all(axis=1))
+        if broken.any():
+            _warn(f"{', '.join(_where(i, v.shape[0]) for i in np.flatnonzero(broken))} holds NaN or infinite "
+                  "samples; its APDs are NaN")
+        upstrokes = [np.array([], dtype=int) if broken[i] else np.flatnonzero(row) for i, row in enumerate(is_upstroke)]
+        silent = [i for i, ups in enumerate(upstrokes) if ups.size == 0 and not broken[i]]
         if silent:
             _warn(f"no action potential in {', '.join(_where(i, v.shape[0]) for i in silent)}: dV/dt never "
                   f"exceeds {dvdt_threshold} there; its APDs are NaN")

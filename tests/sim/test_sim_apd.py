@@ -162,3 +162,11 @@ def test_why_no_action_potential_names_a_stimulus_of_the_wrong_sign() -> None:
     assert "hardly moved" in sim.why_no_action_potential(np.full(t.shape, -80.0), t)
     up = np.where((t >= 0) & (t <= 5), -80.0 + 4.0 * np.clip(t, 0, 5), -80.0)
     assert "did not trigger an upstroke" in sim.why_no_action_potential(up, t)
+
+
+def test_a_trace_with_nan_samples_is_nan_and_the_others_are_measured() -> None:
+    broken = synthetic_ap(T)
+    broken[500] = np.nan
+    with pytest.warns(sim.NoActionPotentialWarning, match="trace 0 holds NaN"):
+        result = sim.apd(np.stack([broken, synthetic_ap(T)]), np.stack([T, T]))
+    assert np.isnan(result[0, 0]) and result[1, 0] == pytest.approx(hand_apd(90))
