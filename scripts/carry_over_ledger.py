@@ -26,10 +26,15 @@ abandons and finish.
 
 ``--change analysis-failure`` is for changes that alter nothing but what happens where the APD
 analysis used to raise (a trace with no action potential), and when a notebook saves each output
-(2026-12-06: ``labkit/sim/analysis.py`` returns NaN there; steady pacing and S1-S2 save as they go).
+(2026-12-06: ``labkit/sim/analysis.py`` returns NaN there, and for traces holding NaN samples;
+steady pacing and S1-S2 save as they go).
 A run whose analysis raised failed and was never kept, so every successful entry was computed on
 traces the new code measures with the same arithmetic and saves unchanged: all of them are carried,
 the voltage clamps' too (they never call the analysis). Failed entries are left stale.
+
+``--sweep-record FILE`` carries the sweep's record of verdicts (``validate --sweep --ledger``) over
+the same change by the same rules: a solver failure is left stale (the change may let it finish), and
+so, for ``solver-failure`` changes, are the voltage clamps' verdicts.
 
 Run it right after such a change, then check some carried pairs by running them again
 (docs/validation.md says how this was done):
@@ -50,6 +55,8 @@ from labkit.validation.catalogue import PROTOCOLS
 from labkit.validation.ledger import SIMULATION_CODE, Ledger, code_fingerprint
 from labkit.validation.reference import reference_outputs
 from labkit.validation.run import ledger_keys
+from labkit.validation.sweep import SOLVER, sweep_keys
+from labkit.validation.sweep_record import SweepRecord
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,6 +85,7 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, required=True, help="the reference folder")
     parser.add_argument("--models", type=Path, help="folder of <model>.cellml (default: beside the reference)")
     parser.add_argument("--ledger", type=Path, required=True)
+    parser.add_argument("--sweep-record", type=Path, help="also carry this sweep record of verdicts over")
     parser.add_argument("--change", choices=("solver-failure", "analysis-failure"), default="solver-failure",
                         help="what the change alters (see above); it decides which entries are carried")
     args = parser.parse_args()
@@ -103,11 +111,36 @@ def main() -> None:
             else:
                 ledger.entries[pair] = dataclasses.replace(entry, key=new[pair])
                 carried.append(pair)
+        if args.sweep_record:
+            _carry_record(args, models, code_fingerprint(old_package), old_notebooks)
     ledger.save()
     print(f"carried over {len(carried)} entries; left stale {len(left)} "
           f"{'voltage-clamp or ' if args.change == 'solver-failure' else ''}failed entries "
           "(to run again); "
           f"{len(same)} unchanged; {len(other)} were not made with the code of {args.from_commit}")
+
+
+def _carry_record(args: argparse.Namespace, models: Path, old_code: str, old_notebooks: Path) -> None:
+    """Re-key the sweep record's verdicts made with the old code that the change cannot alter."""
+    record = SweepRecord.load(args.sweep_record)
+    pairs = sorted(record.entries)
+    names, protocols = sorted({m for m, _ in pairs}), sorted({p for _, p in pairs})
+    old = sweep_keys(models, names, protocols, old_code, old_notebooks)
+    new = sweep_keys(models, names, protocols)
+    carried, left, other = 0, 0, 0
+    for pair in pairs:
+        entry = record.entries[pair]
+        if entry.key != old[pair]:
+            other += 1
+        elif entry.verdict == SOLVER or (args.change == "solver-failure" and
+                                         tolerates_solver_failures(old_notebooks / PROTOCOLS[pair[1]].notebook)):
+            left += 1
+        else:
+            record.entries[pair] = dataclasses.replace(entry, key=new[pair])
+            carried += 1
+    record.save()
+    print(f"sweep record: carried over {carried} verdicts; left stale {left}; {other} were not made with the "
+          f"code of {args.from_commit}")
 
 
 if __name__ == "__main__":

@@ -95,11 +95,13 @@ def _chosen(models_dir: Path, models: Iterable[str] | None,
     return chosen, names
 
 
-def sweep_keys(models_dir: Path, models: Iterable[str], protocols: Iterable[str]) -> dict[tuple[str, str], str]:
-    """The key of each pair's run: model file, notebook, parameters and simulation code."""
-    code = code_fingerprint()
+def sweep_keys(models_dir: Path, models: Iterable[str], protocols: Iterable[str], code: str | None = None,
+               notebooks: Path = NOTEBOOKS) -> dict[tuple[str, str], str]:
+    """The key of each pair's run: model file, notebook, parameters and simulation code (this labkit's
+    unless ``code`` and ``notebooks`` give others)."""
+    code = code or code_fingerprint()
     return {(model, protocol): entry_key((models_dir / f"{model}.cellml").read_bytes(),
-                                         (NOTEBOOKS / PROTOCOLS[protocol].notebook).read_bytes(),
+                                         (notebooks / PROTOCOLS[protocol].notebook).read_bytes(),
                                          sweep_parameters(protocol), code)
             for protocol in protocols for model in models}
 
