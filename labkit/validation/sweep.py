@@ -1,7 +1,8 @@
 """``labkit validate --sweep``: the cheap standard protocols on every model in a folder, references or
 not, each run classified by why it ended. Models nobody tuned labkit for are how we learn whether it
-generalises: every run must end well, be inapplicable (terms the model lacks, named), or fail in the
-solver (the model's own limit, named); any other failure is a labkit bug.
+generalises: every run must end well, be inapplicable (terms the model lacks, named), find no action
+potential where the protocol measures one (the model not firing, said why), or fail in the solver (the
+model's own limit, named); any other failure is a labkit bug.
 
 Runs go through the lab's normal queue; finished runs of the same versions and parameters are reused,
 so a sweep can be stopped and resumed (``wait=False`` reports what has finished so far)."""
@@ -16,8 +17,8 @@ from typing import Any
 
 from ..experiments import RunInfo
 from ..lab import Lab
-from ..sim.solver import failure_reason
 from ..progress import wait_with_progress
+from ..sim.solver import failure_reason
 from .catalogue import PROTOCOLS
 from .ledger import code_fingerprint, entry_key
 from .run import NOTEBOOKS, REUSABLE, UNFINISHED, _add_if_changed
