@@ -71,6 +71,15 @@ def test_prediction_view_of_a_success_and_of_a_failure(running_lab: labkit.Lab) 
     assert 'raise RuntimeError("the protocol failed on purpose")' in failure  # the failing cell
 
 
+def test_a_run_that_failed_after_saving_outputs_shows_its_failure_and_its_outputs(running_lab: labkit.Lab) -> None:
+    [late] = running_lab.wait([running_lab.run("hh", "test", {"fail_late": True})], timeout=300)
+    view = PredictionView(running_lab, late.id, live=False)
+    assert "partial" in text(view.summary.value)
+    shown = " ".join(text(c.value) for c in view.body.children if isinstance(getattr(c, "value", None), str))
+    assert "RuntimeError: the protocol failed on purpose after saving two outputs" in shown  # the failure ...
+    assert "doubled" in shown and "Outputs" in shown  # ... and the outputs saved before it
+
+
 def test_a_running_prediction_fills_in_when_it_ends(running_lab: labkit.Lab) -> None:
     info = running_lab.run("hh", "test", {"sleep": 2.0})
     view = PredictionView(running_lab, info.id, poll_seconds=0.3)
