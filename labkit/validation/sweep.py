@@ -9,6 +9,7 @@ so a sweep can be stopped and resumed (``wait=False`` reports what has finished 
 from __future__ import annotations
 
 import csv
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -101,8 +102,9 @@ def sweep_keys(models_dir: Path, models: Iterable[str], protocols: Iterable[str]
     """The key of each pair's run: model file, notebook, parameters and simulation code (this labkit's
     unless ``code`` and ``notebooks`` give others)."""
     code = code or code_fingerprint()
-    return {(model, protocol): entry_key((models_dir / f"{model}.cellml").read_bytes(),
-                                         (notebooks / PROTOCOLS[protocol].notebook).read_bytes(),
+    content = functools.cache(Path.read_bytes)  # each file once, not once per pair (as ledger_keys does)
+    return {(model, protocol): entry_key(content(models_dir / f"{model}.cellml"),
+                                         content(notebooks / PROTOCOLS[protocol].notebook),
                                          sweep_parameters(protocol), code)
             for protocol in protocols for model in models}
 
