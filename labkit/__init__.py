@@ -22,12 +22,14 @@ if TYPE_CHECKING:
     from .experiments import RunInfo
     from .lab import Lab, SaveResult
     from .results import OutputData, Prediction
+    from .results.reproduce import Reproduction
 
 _LAZY = {"Settings": ".config", "load_settings": ".config", "RunInfo": ".experiments", "Lab": ".lab",
-         "SaveResult": ".lab", "OutputData": ".results", "Prediction": ".results"}
+         "SaveResult": ".lab", "OutputData": ".results", "Prediction": ".results",
+         "Reproduction": ".results.reproduce"}
 
 __all__ = ["BrokerUnavailable", "Forbidden", "Incompatible", "InvalidInput", "Lab", "LabkitError", "NotFound", "OutputData",
-           "Prediction", "RunInfo", "SaveResult", "Settings", "StaleVersion", "load_settings"]
+           "Prediction", "Reproduction", "RunInfo", "SaveResult", "Settings", "StaleVersion", "load_settings"]
 __version__ = "0.1.0"
 
 

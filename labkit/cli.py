@@ -280,6 +280,47 @@ def show(ctx: click.Context, run_id: str) -> None:
         for plot in p.plots:
             click.echo(f"  plot {plot}")
         click.echo(f"timings: {p.timings}")
+    if info.rerun_of:
+        click.echo(f"re-run of {info.rerun_of}:")
+        _echo_reproduction(lab, info)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--wait/--no-wait", default=True, help="Wait for the re-run and compare (default), or only queue it.")
+@click.option("--timeout", type=float, default=None)
+@click.option("--queue", default=None, help="Send the re-run to this queue instead of the lab's default queue.")
+@click.pass_context
+def rerun(ctx: click.Context, run_id: str, wait: bool, timeout: float | None, queue: str | None) -> None:
+    """Run RUN_ID's experiment again (same versions and parameters, fresh folder) and compare every
+    output: identical, within the protocol's tolerance, or different. Exit status 1 if not reproduced."""
+    lab = _lab(ctx)
+    info = lab.rerun(run_id, queue=queue)
+    click.echo(f"re-run of {run_id}: run {info.id} ({info.model} v{info.model_version} x "
+               f"{info.protocol} v{info.protocol_version})")
+    if not wait:
+        click.echo(f"compare it when it ends: labkit show {info.id}")
+        return
+    info = _wait_with_progress(lab, [info], timeout)[0]
+    _echo_reproduction(lab, info, strict=True)
+
+
+def _echo_reproduction(lab: Lab, info: RunInfo, strict: bool = False) -> None:
+    """The comparison of a finished re-run with its original (or why there is none yet); ``strict``
+    makes a failure to reproduce the command's error."""
+    if not info.done:
+        click.echo(f"re-run {info.id} is {info.status}; compare it when it ends: labkit show {info.id}")
+        return
+    report = lab.reproduction(info.id)
+    click.echo(report.table())
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in report.counts().items() if n)
+    if not report.reproduced:
+        message = f"run {info.rerun_of} was NOT reproduced by {info.id} ({info.status}): {counts}"
+        if strict:
+            raise click.ClickException(message)
+        click.echo(message)
+        return
+    click.echo(f"run {info.rerun_of} reproduced by {info.id}: {counts}")
 
 
 @main.command()

@@ -93,6 +93,7 @@ class RunInfo:
     history: tuple[tuple[str, int, datetime, str], ...]
     created_by: str = ""
     visibility: str = orm.PRIVATE  # the more restricted of its model's and its protocol's
+    rerun_of: str | None = None  # the run this one repeats (`Lab.rerun`)
 
     @property
     def done(self) -> bool:
@@ -125,7 +126,7 @@ def run_info(run: orm.Run) -> RunInfo:
                    dict(run.parameters), run.created_at, run.started_at, run.finished_at, run.error,
                    run.failing_cell, tuple(run.missing_terms or ()), run.results_path,
                    tuple((ev.status, ev.attempt, ev.at, ev.detail) for ev in run.events), run.created_by,
-                   access.run_visibility(e.model_version.visibility, e.protocol_version.visibility))
+                   access.run_visibility(e.model_version.visibility, e.protocol_version.visibility), run.rerun_of)
 
 
 def _experiment_id(s: Session, model_version_id: int, protocol_version_id: int) -> tuple[int, bool]:
@@ -202,9 +203,9 @@ class Experiments:
             return set(s.scalars(select(orm.Version.id).where(access.version_moderated_or_own(self.user))))
 
     def submit(self, model: VersionInfo, protocol: VersionInfo, parameters: dict[str, Any] | None = None,
-               *, queue: str | None = None) -> RunInfo:
+               *, queue: str | None = None, rerun_of: str | None = None) -> RunInfo:
         """Create a run; queue it, or mark it inapplicable at once if the model lacks required terms.
-        Anyone who may read both versions may run them."""
+        Anyone who may read both versions may run them. ``rerun_of`` names the run this one repeats."""
         self._require_readable(model, protocol)
         interface = Interface.from_json(self.store.interface(protocol.id))
         parameters = dict(parameters or {})
@@ -231,7 +232,7 @@ class Experiments:
             run = orm.Run(id=run_id, experiment_id=experiment_id, parameters=parameters, status=status,
                           time_limit=min(interface.time_limit or math.inf, self.settings.run_time_limit),
                           queue=queue or self.settings.default_queue, created_by=self.user,
-                          missing_terms=list(compat.missing_required),
+                          missing_terms=list(compat.missing_required), rerun_of=rerun_of,
                           error=None if compat.compatible else compat.explain())
             s.add(run)
             s.add(orm.RunEvent(run_id=run_id, status=status, detail="" if compat.compatible else compat.explain()))

@@ -23,6 +23,7 @@ from .protocols import Compatibility, Interface
 from .queue import EmbeddedWorkers, make_celery
 from .queue.app import declare_queues
 from .results import Prediction
+from .results.reproduce import Reproduction, compare_predictions
 from .results.store import prediction_folder
 from .store import orm
 from .store.db import Database
@@ -445,6 +446,33 @@ class Lab:
         return self.experiments.submit(self.version("model", model, model_version),
                                        self.version("protocol", protocol, protocol_version),
                                        parameters, queue=queue)
+
+    def rerun(self, run_id: str, *, queue: str | None = None) -> RunInfo:
+        """Queue ``run_id``'s experiment again: the same model and protocol versions and parameters,
+        in a fresh scratch folder on a worker. ``reproduction`` then compares the two predictions."""
+        self._require_may_change()
+        original = self.status(run_id)
+        self._check_run_quota(1)
+        return self.experiments.submit(self.version("model", original.model, original.model_version),
+                                       self.version("protocol", original.protocol, original.protocol_version),
+                                       original.parameters, queue=queue, rerun_of=run_id)
+
+    def reproduction(self, rerun_id: str) -> Reproduction:
+        """Compare a finished re-run's outputs with its original's, output by output (identical /
+        within the protocol's tolerance / different); ``labkit.results.reproduce`` says how."""
+        again = self.status(rerun_id)
+        if not again.rerun_of:
+            raise InvalidInput(f"run {rerun_id} is not a re-run of another run; start one with rerun(run_id)")
+        if not again.done:
+            raise InvalidInput(f"re-run {rerun_id} is still {again.status}; wait for it to end, then compare")
+        first = self.status(again.rerun_of)
+        if not first.results_path:
+            raise InvalidInput(f"run {first.id}, which {rerun_id} repeats, has no prediction to compare with "
+                               f"(status {first.status})")
+        original = self.prediction(first.id)
+        rerun = self.prediction(rerun_id) if again.results_path else None
+        interface = self.interface(again.protocol, again.protocol_version)
+        return compare_predictions(original, rerun, interface, rerun_id=rerun_id, rerun_status=again.status)
 
     def run_matrix(self, models: Iterable[str] | None = None, protocols: Iterable[str] | None = None,
                    *, only_compatible: bool = True, rerun: bool = False) -> list[RunInfo]:

@@ -47,6 +47,7 @@ ROUTES: list[tuple[str, type]] = [
     (r"/matrix", runs.MatrixHandler),
     (f"/runs/{RUN}", runs.RunHandler),
     (f"/runs/{RUN}/(cancel|rerun)", runs.RunActionHandler),
+    (f"/runs/{RUN}/reproduction", runs.ReproductionHandler),
     (f"/runs/{RUN}/prediction", predictions.PredictionHandler),
     (f"/runs/{RUN}/prediction\\.zip", predictions.ArchiveHandler),
     (f"/runs/{RUN}/outputs", predictions.OutputsHandler),

@@ -18,6 +18,7 @@ from labkit.access import Account, TokenInfo
 from labkit.lab import SaveResult
 from labkit.protocols import Compatibility, Interface
 from labkit.results import OutputData
+from labkit.results.reproduce import Reproduction
 from labkit.store.entities import VersionInfo
 from labkit.store.orm import as_utc
 
@@ -72,8 +73,16 @@ def run(info: RunInfo) -> dict[str, Any]:
         "error": info.error, "failing_cell": info.failing_cell, "missing_terms": list(info.missing_terms),
         "has_prediction": info.results_path is not None, "visibility": info.visibility,
         "history": [{"status": s, "attempt": a, "at": timestamp(at), "detail": d} for s, a, at, d in info.history],
-        "url": f"{API_PREFIX}/runs/{info.id}",
+        "url": f"{API_PREFIX}/runs/{info.id}", "rerun_of": info.rerun_of,
     }
+
+
+def reproduction(report: Reproduction) -> dict[str, Any]:
+    return plain({"original": report.original, "rerun": report.rerun, "rerun_status": report.rerun_status,
+                  "reproduced": report.reproduced, "counts": report.counts(),
+                  "outputs": [{"name": o.name, "verdict": o.verdict, "units": o.units, "elements": o.elements,
+                               "differing": o.differing, "max_abs": o.max_abs, "max_rel": o.max_rel,
+                               "tolerance": o.tolerance, "note": o.note} for o in report.outputs]})
 
 
 def saved(result: SaveResult, runs: list[RunInfo]) -> dict[str, Any]:

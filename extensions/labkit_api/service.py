@@ -178,10 +178,13 @@ def cancel(lab: Lab, run_id: str) -> dict[str, Any]:
 
 
 def rerun(lab: Lab, run_id: str) -> dict[str, Any]:
-    """The same model and protocol versions with the same parameters, as a new run."""
-    old: RunInfo = lab.status(run_id)
-    return serialize.run(lab.run(old.model, old.protocol, old.parameters, model_version=old.model_version,
-                                 protocol_version=old.protocol_version))
+    """The same model and protocol versions with the same parameters, as a new run that names the
+    run it repeats (compare them at /runs/{new id}/reproduction once it ends)."""
+    return serialize.run(lab.rerun(run_id))
+
+
+def reproduction(lab: Lab, run_id: str) -> dict[str, Any]:
+    return serialize.reproduction(lab.reproduction(run_id))
 
 
 # -- predictions ----------------------------------------------------------------------------------

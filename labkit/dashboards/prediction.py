@@ -86,6 +86,10 @@ class PredictionView:
             return
         self.summary.value = self._summary_html(info)
         sections: list[w.Widget] = []
+        if info.done and self.lab.may_change:
+            sections.append(self._rerun_bar())
+        if info.rerun_of and info.done:
+            sections += self._reproduction_sections(info)
         if info.status == "failed" or info.failing_cell:
             sections.append(w.HTML(self._failure_html(info)))
         if info.results_path:
@@ -115,8 +119,40 @@ class PredictionView:
             rows.append(("error", f'<span class="lk-error-text">{esc(info.error.splitlines()[0])}</span>'))
         if info.missing_terms:
             rows.append(("model lacks", esc(", ".join(info.missing_terms))))
+        if info.rerun_of:
+            rows.append(("re-run of", link("prediction", info.rerun_of, run=info.rerun_of)))
         body = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in rows)
         return f'<table class="lk-table lk-summary" data-status="{esc(info.status)}">{body}</table>'
+
+    def _rerun_bar(self) -> w.Widget:
+        button = w.Button(description="Re-run", icon="repeat", tooltip="Run the same versions and parameters "
+                          "again in a fresh folder, then compare every output with this run's")
+        button.add_class("lk-rerun")
+        button.on_click(guarded(self.message, lambda _: self.rerun()))
+        return w.HBox([button], layout=w.Layout(margin="4px 0"))
+
+    def rerun(self) -> RunInfo:
+        """Queue this run's experiment again; the message links to the new run's page, which compares."""
+        again = self.lab.rerun(self.run_id)
+        self.message.ok(f"Re-run queued as run {esc(again.id[:8])}: "
+                        + link("prediction", "follow it and see the comparison", run=again.id), raw=True)
+        return again
+
+    def _reproduction_sections(self, info: RunInfo) -> list[w.Widget]:
+        """How this re-run compares with the run it repeats, output by output."""
+        try:
+            report = self.lab.reproduction(info.id)
+        except Exception as err:  # noqa: BLE001 - the rest of the page still shows
+            return [h2("Reproduction"), w.HTML(f'<div class="lk-error">{esc(str(err))}</div>')]
+        verdict = "reproduced" if report.reproduced else "NOT reproduced"
+        counts = ", ".join(f"{n} {v}" for v, n in report.counts().items() if n) or "no outputs to compare"
+        rows = [(o.name, o.verdict, f"{o.differing}/{o.elements}", f"{o.max_abs:.3g} {o.units}", f"{o.max_rel:.3g}",
+                 o.tolerance, o.note) for o in report.outputs]
+        return [h2("Reproduction"),
+                w.HTML(f'<div class="lk-reproduction" data-reproduced="{str(report.reproduced).lower()}">'
+                       f'<b>{esc(verdict)}</b> (compared with run {link("prediction", info.rerun_of or "", run=info.rerun_of)}'
+                       f'): {esc(counts)}</div>'
+                       + html_table(["output", "verdict", "differing", "max |diff|", "max rel", "tolerance", ""], rows))]
 
     @staticmethod
     def _failure_html(info: RunInfo) -> str:

@@ -8,14 +8,15 @@ A protocol author declares it in a *raw* cell tagged ``interface``, written in Y
     optional: [cytosolic_calcium_concentration]
     outputs:
       APD90: {units: ms, description: APD at 90 % repolarisation of the last beat}
-      membrane_voltage: {units: mV, shape: [n], description: the last beat}
+      membrane_voltage: {units: mV, shape: [n], description: the last beat, tolerance: {abs: 0.01}}
       time: {units: ms, shape: [n]}
     plots:
       - {x: time, y: membrane_voltage, title: Steady-state action potential}
     time_limit: 600
 
 ``shape`` is a list of extents (numbers, or names for extents only known after the run); a
-missing shape means a scalar. ``time_limit`` (seconds) asks for less than the lab's ``run_time_limit``, which caps it.
+missing shape means a scalar. ``tolerance`` (``abs`` in the output's units, ``rel`` a fraction)
+says how far a re-run of the prediction may differ and still reproduce it (``labkit rerun``). ``time_limit`` (seconds) asks for less than the lab's ``run_time_limit``, which caps it.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ class OutputSpec:
     units: str
     description: str = ""
     shape: tuple[int | str, ...] = ()
+    tolerance: tuple[float, float] | None = None  # (abs, rel) a re-run may differ by; None: the default
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,8 @@ class Interface:
         return cls(
             title=data.get("title", ""), description=data.get("description", ""),
             requires=tuple(data.get("requires", ())), optional=tuple(data.get("optional", ())),
-            outputs=tuple(OutputSpec(o["name"], o["units"], o.get("description", ""), tuple(o.get("shape", ())))
+            outputs=tuple(OutputSpec(o["name"], o["units"], o.get("description", ""), tuple(o.get("shape", ())),
+                                     tuple(o["tolerance"]) if o.get("tolerance") else None)
                           for o in data.get("outputs", ())),
             plots=tuple(PlotSpec(**p) for p in data.get("plots", ())),
             parameters=dict(data.get("parameters", {})), time_limit=data.get("time_limit"))
@@ -78,6 +81,19 @@ class Interface:
 
 def tagged_cells(nb: nbformat.NotebookNode, tag: str) -> list[tuple[int, nbformat.NotebookNode]]:
     return [(i, c) for i, c in enumerate(nb.cells) if tag in c.get("metadata", {}).get("tags", [])]
+
+
+def _tolerance(name: object, value: object, problems: list[str]) -> list[float] | None:
+    """An output's ``tolerance: {abs: A, rel: R}`` as [A, R] (either may be left out: 0)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value or not set(value) <= {"abs", "rel"} or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            for v in value.values()):
+        problems.append(f"output {name!r}: tolerance must be {{abs: A, rel: R}} with finite numbers >= 0 "
+                        f"(abs in the output's units, rel a fraction, e.g. 0.01); got {value!r}")
+        return None
+    return [float(value.get("abs", 0.0)), float(value.get("rel", 0.0))]
 
 
 def parse_interface_yaml(text: str, problems: list[str]) -> dict[str, Any] | None:
@@ -114,7 +130,8 @@ def parse_interface_yaml(text: str, problems: list[str]) -> dict[str, Any] | Non
                 problems.append(f"output {name!r}: shape must be a list of extents, e.g. [n] or [3, n]")
                 shape = []
             parsed_outputs.append({"name": str(name), "units": spec["units"],
-                                   "description": str(spec.get("description", "")), "shape": shape})
+                                   "description": str(spec.get("description", "")), "shape": shape,
+                                   "tolerance": _tolerance(name, spec.get("tolerance"), problems)})
     plots = data.get("plots", [])
     parsed_plots = []
     names = {o["name"] for o in parsed_outputs}

@@ -24,6 +24,7 @@ from . import claims
 from .child import Outcome, run_papermill
 from .collect import collect_prediction
 from .compile_requests import compile_requested
+from .portable import keep_inputs
 from .sandbox import Launcher, Limits, cache_dir, launcher_for, remove_folder, unavailable_reason
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def _execute_claimed(settings: Settings, db: Database, claim: claims.Claim) -> s
 
     results_dir = settings.results / "runs" / claim.run_id
     collected = collect_prediction(plan, claim, paths, results_dir, outcome, limits, timings, settings)
+    keep_inputs(store, plan.model, plan.protocol, plan.parameters, results_dir)
     timings["collect_s"] = round(time.monotonic() - t_exec, 3)
     timings["total_s"] = round(time.monotonic() - t0, 3)
     (results_dir / "timings.json").write_text(json.dumps(timings, indent=1))

@@ -215,6 +215,9 @@ class Run(Base):
     results_path: Mapped[str | None] = mapped_column(String(500), nullable=True)
     timings: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_by: Mapped[str] = mapped_column(String(200), default="")
+    # the run this one repeats (`labkit rerun`), to compare their outputs; not a foreign key: a
+    # re-run outlives nothing it needs from its original but the id
+    rerun_of: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     experiment: Mapped[Experiment] = relationship(back_populates="runs")
     events: Mapped[list[RunEvent]] = relationship(order_by="RunEvent.id", cascade="all, delete-orphan")
     outputs: Mapped[list[Output]] = relationship(cascade="all, delete-orphan")

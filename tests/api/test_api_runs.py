@@ -81,7 +81,14 @@ def test_rerun_repeats_the_same_versions_and_parameters(api: Api, finished_run: 
     assert again["id"] != finished_run.id
     fields = ("model", "model_version", "protocol", "protocol_version", "parameters")
     assert [again[f] for f in fields] == [getattr(finished_run, f) for f in fields]
+    assert again["rerun_of"] == finished_run.id
     assert wait_for(api, again["id"])["status"] == "success"
+    report = api.ok("GET", f"/runs/{again['id']}/reproduction")
+    assert report["original"] == finished_run.id and report["rerun"] == again["id"] and report["reproduced"]
+    assert {o["name"]: o["verdict"] for o in report["outputs"]} == {"time": "identical", "doubled": "identical",
+                                                                      "peak": "identical"}
+    assert "is not a re-run" in api.error("GET", f"/runs/{finished_run.id}/reproduction", 400)
+    api.error("GET", "/runs/no-such-run/reproduction", 404)
 
 
 def test_the_matrix_records_incompatible_pairs_only_when_asked(api: Api) -> None:

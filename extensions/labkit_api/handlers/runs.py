@@ -50,3 +50,11 @@ class RunActionHandler(bodies.NoBody):
             self.reply(await self.call(service.rerun, run_id), 201)
         else:  # the route allows only these two
             raise ApiError(404, f"no action {action!r}")
+
+
+class ReproductionHandler(bodies.NoBody):
+    """GET /runs/{id}/reproduction: a finished re-run compared with the run it repeats."""
+
+    @endpoint
+    async def get(self, run_id: str) -> None:
+        self.reply(await self.call(service.reproduction, run_id))
