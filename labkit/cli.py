@@ -280,6 +280,9 @@ def show(ctx: click.Context, run_id: str) -> None:
         for plot in p.plots:
             click.echo(f"  plot {plot}")
         click.echo(f"timings: {p.timings}")
+    binder = lab.binder_url(run_id)
+    if binder:
+        click.echo(f"binder: {binder}")
     if info.rerun_of:
         click.echo(f"re-run of {info.rerun_of}:")
         _echo_reproduction(lab, info)
@@ -303,6 +306,25 @@ def rerun(ctx: click.Context, run_id: str, wait: bool, timeout: float | None, qu
         return
     info = _wait_with_progress(lab, [info], timeout)[0]
     _echo_reproduction(lab, info, strict=True)
+
+
+@main.command()
+@click.argument("run_id")
+@click.option("--binder", "binder_dir", required=True, type=click.Path(file_okay=False),
+              help="Write a folder repo2docker (BinderHub) builds: a new or empty folder.")
+@click.option("--push", is_flag=True, help="Publish it on the lab's binder_remote and print its Binder link.")
+@click.pass_context
+def export(ctx: click.Context, run_id: str, binder_dir: str, push: bool) -> None:
+    """Export RUN_ID's prediction for Binder: its notebook, inputs and outputs, pinned requirements,
+    runtime.txt, apt.txt, postBuild and a README (docs/reproducibility.md)."""
+    done = _lab(ctx).export_binder(run_id, binder_dir, push=push)
+    click.echo(f"exported run {run_id} to {done.folder} ({len(done.requirements)} pinned requirements"
+               + (f", {len(done.unpinned)} unpinned: {', '.join(done.unpinned)}" if done.unpinned else "") + ")")
+    if done.binder_url:
+        click.echo(f"pushed; Binder: {done.binder_url}")
+    else:
+        click.echo(f"re-run it: cd {done.folder} && python3 -m pip install -r requirements.txt && bash postBuild "
+                   "&& papermill notebook.ipynb again.ipynb --cwd . && python3 -m labkit.results.reproduce .")
 
 
 def _echo_reproduction(lab: Lab, info: RunInfo, strict: bool = False) -> None:

@@ -69,6 +69,10 @@ class Settings:
     # No sandbox at all: every protocol runs with the worker's rights. Only for a lab used by one person
     # who trusts every protocol in it (Binder, a laptop).
     trusted_single_user: bool = False
+    # Publishing predictions for Binder (`labkit export RUN --binder DIR --push`, docs/reproducibility.md):
+    # a git remote BinderHub can clone, and the BinderHub that serves it.
+    binder_remote: str = ""
+    binderhub_url: str = "https://mybinder.org"
 
     @property
     def queues(self) -> tuple[str, ...]:

@@ -94,6 +94,7 @@ class RunInfo:
     created_by: str = ""
     visibility: str = orm.PRIVATE  # the more restricted of its model's and its protocol's
     rerun_of: str | None = None  # the run this one repeats (`Lab.rerun`)
+    binder_ref: str | None = None  # the branch of the lab's Binder remote holding its export
 
     @property
     def done(self) -> bool:
@@ -126,7 +127,8 @@ def run_info(run: orm.Run) -> RunInfo:
                    dict(run.parameters), run.created_at, run.started_at, run.finished_at, run.error,
                    run.failing_cell, tuple(run.missing_terms or ()), run.results_path,
                    tuple((ev.status, ev.attempt, ev.at, ev.detail) for ev in run.events), run.created_by,
-                   access.run_visibility(e.model_version.visibility, e.protocol_version.visibility), run.rerun_of)
+                   access.run_visibility(e.model_version.visibility, e.protocol_version.visibility), run.rerun_of,
+                   run.binder_ref)
 
 
 def _experiment_id(s: Session, model_version_id: int, protocol_version_id: int) -> tuple[int, bool]:
@@ -281,6 +283,13 @@ class Experiments:
         """How many runs ``list`` would return without a limit (counted in SQL)."""
         with self.db.session() as s:
             return s.scalar(self._readable(select(func.count(orm.Run.id)), status, model, protocol, created_by)) or 0
+
+    def count_by_status(self) -> dict[str, int]:
+        """How many runs this user may read have each status (one grouped query)."""
+        with self.db.session() as s:
+            rows = s.execute(self._readable(select(orm.Run.status, func.count(orm.Run.id)), None, None, None)
+                             .group_by(orm.Run.status))
+            return {status: count for status, count in rows}
 
     def _readable(self, query: Select, status: str | None, model: str | None, protocol: str | None,
                   created_by: str | None = None) -> Select:

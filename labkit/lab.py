@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -28,6 +28,9 @@ from .results.store import prediction_folder
 from .store import orm
 from .store.db import Database
 from .store.entities import LATEST, EntityStore, VersionInfo
+
+if TYPE_CHECKING:
+    from .exchange.binder import BinderExport
 
 #: Run states the matrix shows again instead of queuing the pair anew (see ``Lab.run_matrix``).
 MATRIX_REUSES = frozenset({"queued", "running", "success", "partial", "inapplicable"})
@@ -100,7 +103,8 @@ class Lab:
         """How a lab shows itself in a notebook: where it is, for whom, and what it holds."""
         from .results import display
         entities = {kind: len(self.names(kind)) for kind in ("model", "protocol", "dataset")}
-        runs = {status: self.count_runs(status=status) for status in display.RUN_STATUSES}
+        counted = self.experiments.count_by_status()
+        runs = {status: counted.get(status, 0) for status in display.RUN_STATUSES}
         return display.lab_html(self.settings.root, self.user, entities, runs)
 
     # -- entities --------------------------------------------------------------------------------
@@ -473,6 +477,37 @@ class Lab:
         rerun = self.prediction(rerun_id) if again.results_path else None
         interface = self.interface(again.protocol, again.protocol_version)
         return compare_predictions(original, rerun, interface, rerun_id=rerun_id, rerun_status=again.status)
+
+    def export_binder(self, run_id: str, destination: str | os.PathLike, *, push: bool = False) -> "BinderExport":
+        """Write ``run_id``'s prediction as a folder repo2docker builds (``labkit.exchange.binder``).
+        ``push`` publishes it on the lab's ``binder_remote`` and records its Binder link; only a run
+        of public versions may be published."""
+        from .exchange import binder
+        info = self.status(run_id)
+        link, branch = None, binder.binder_branch(run_id)
+        if push:
+            self._require_may_change()
+            if not self.settings.binder_remote:
+                raise InvalidInput("this lab has no Binder remote: set binder_remote (a git URL BinderHub can "
+                                   "clone) in labkit.toml, or export without --push")
+            if info.visibility not in (orm.PUBLIC, orm.MODERATED):
+                raise Forbidden(f"run {run_id} uses a {info.visibility} model or protocol version; publish both "
+                                "versions before pushing the prediction to a public Binder remote")
+            link = binder.binder_link(self.settings.binderhub_url, self.settings.binder_remote, branch)
+        export = binder.export_binder(self, run_id, destination, binder_url=link)
+        if push:
+            binder.push_export(export.folder, self.settings.binder_remote, branch)
+            with self.db.session() as s:
+                s.get(orm.Run, run_id).binder_ref = branch
+        return replace(export, binder_url=link)
+
+    def binder_url(self, run_id: str) -> str | None:
+        """Where BinderHub serves ``run_id``'s pushed export, or None if it was never pushed."""
+        info = self.status(run_id)
+        if not info.binder_ref or not self.settings.binder_remote:
+            return None
+        from .exchange.binder import binder_link
+        return binder_link(self.settings.binderhub_url, self.settings.binder_remote, info.binder_ref)
 
     def run_matrix(self, models: Iterable[str] | None = None, protocols: Iterable[str] | None = None,
                    *, only_compatible: bool = True, rerun: bool = False) -> list[RunInfo]:

@@ -313,6 +313,9 @@ def token_request(data: dict[str, Any]) -> TokenRequest:
     the lab's ``token_days``). The library checks the name's form and the lifetime's range."""
     _unknown(data, {"name", "days"})
     name = _strict(data, "name", str, "the token's name, e.g. 'laptop'")
+    if name == "":  # the document's pattern: leaving the field out is how to ask for a default name
+        raise InvalidInput("the field 'name' is empty; give the token a name (e.g. 'laptop') or leave the "
+                           "field out for a default one")
     if "days" not in data:
         return TokenRequest(name=name, days="default")
     days = data["days"]

@@ -20,6 +20,7 @@ import ipywidgets as w
 
 from ..errors import LabkitError
 from ..lab import Lab
+from ..results.display import STATUS_STYLE  # the one status colour table (notebook display too)
 from ..store.orm import as_utc
 
 PAGES: dict[str, tuple[str, str]] = {
@@ -34,16 +35,6 @@ PAGES: dict[str, tuple[str, str]] = {
 NAV_PAGES = ("home", "browse", "matrix", "compare")
 
 # status -> (background, text colour, symbol): one place so the matrix, badges and legend agree.
-STATUS_STYLE: dict[str, tuple[str, str, str]] = {
-    "success": ("#2e7d32", "#ffffff", "✓"),
-    "partial": ("#f9a825", "#222222", "◐"),
-    "failed": ("#c62828", "#ffffff", "✗"),
-    "inapplicable": ("#bdbdbd", "#333333", "–"),
-    "running": ("#1565c0", "#ffffff", "▶"),
-    "queued": ("#90caf9", "#0d2a4a", "…"),
-    "cancelled": ("#795548", "#ffffff", "⊘"),
-    "not run": ("#ffffff", "#888888", ""),
-}
 ACTIVE = ("queued", "running")
 MAX_INLINE_BYTES = 25 * 1024 * 1024  # a data: link larger than this would make the page sluggish
 

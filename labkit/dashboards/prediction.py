@@ -86,12 +86,12 @@ class PredictionView:
             return
         self.summary.value = self._summary_html(info)
         sections: list[w.Widget] = []
-        if info.done and self.lab.may_change:
-            sections.append(self._rerun_bar())
-        if info.rerun_of and info.done:
-            sections += self._reproduction_sections(info)
         if info.status == "failed" or info.failing_cell:
             sections.append(w.HTML(self._failure_html(info)))
+        if info.rerun_of and info.done:
+            sections += self._reproduction_sections(info)
+        if info.done and self.lab.may_change:
+            sections.append(self._rerun_bar())
         if info.results_path:
             sections += self._prediction_sections(self.lab.prediction(info.id))
         elif not info.done:
@@ -121,6 +121,9 @@ class PredictionView:
             rows.append(("model lacks", esc(", ".join(info.missing_terms))))
         if info.rerun_of:
             rows.append(("re-run of", link("prediction", info.rerun_of, run=info.rerun_of)))
+        binder = self.lab.binder_url(info.id) if info.binder_ref else None
+        if binder:
+            rows.append(("Binder", f'<a href="{esc(binder)}" target="_blank" rel="noopener">re-run it on Binder</a>'))
         body = "".join(f"<tr><th>{esc(k)}</th><td>{v}</td></tr>" for k, v in rows)
         return f'<table class="lk-table lk-summary" data-status="{esc(info.status)}">{body}</table>'
 

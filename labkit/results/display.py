@@ -23,13 +23,25 @@ if TYPE_CHECKING:
 MAX_PLOTS = 6
 #: Every status a run can have, in the order a lab lists its counts.
 RUN_STATUSES = ("queued", "running", "success", "partial", "failed", "inapplicable", "cancelled")
-STATUS_COLOURS = {"success": "#2e7d32", "partial": "#f9a825", "failed": "#c62828", "inapplicable": "#757575",
-                  "cancelled": "#757575", "queued": "#1565c0", "running": "#1565c0"}
+#: Each status's (background, text colour, symbol): the one table the notebook display and the
+#: dashboards (``labkit.dashboards.common``) colour statuses from.
+STATUS_STYLE: dict[str, tuple[str, str, str]] = {
+    "success": ("#2e7d32", "#ffffff", "✓"),
+    "partial": ("#f9a825", "#222222", "◐"),
+    "failed": ("#c62828", "#ffffff", "✗"),
+    "inapplicable": ("#bdbdbd", "#333333", "–"),
+    "running": ("#1565c0", "#ffffff", "▶"),
+    "queued": ("#90caf9", "#0d2a4a", "…"),
+    "cancelled": ("#795548", "#ffffff", "⊘"),
+    "not run": ("#ffffff", "#888888", ""),
+}
 
 
 def _status(status: str) -> str:
-    colour = STATUS_COLOURS.get(status, "#424242")
-    return f'<b style="color:{colour}">{escape(status)}</b>'
+    """A status as a badge in its colours (a status labkit does not know is shown plain)."""
+    background, colour, _ = STATUS_STYLE.get(status, ("#eeeeee", "#222222", ""))
+    return (f'<b style="background:{background};color:{colour};padding:0 0.4em;border-radius:3px">'
+            f"{escape(status)}</b>")
 
 
 def _value(output: OutputData) -> str:

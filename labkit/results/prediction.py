@@ -8,6 +8,13 @@ from typing import Any
 
 from .outputs import OutputData, read_outputs
 
+# A prediction folder keeps the exact inputs of its run, and a re-execution of its notebook writes
+# beside the stored outputs, never over them (labkit/runner/portable.py, docs/reproducibility.md).
+INPUTS = "inputs"
+MODEL_FOLDER = f"{INPUTS}/model"
+PROTOCOL_FOLDER = f"{INPUTS}/protocol"
+RERUN_OUTPUTS = "rerun-outputs"
+
 
 @dataclass(frozen=True)
 class Prediction:

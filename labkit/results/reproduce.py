@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from ..protocols.interface import Interface
 from .outputs import OutputData
-from .prediction import Prediction
+from .prediction import PROTOCOL_FOLDER, RERUN_OUTPUTS, Prediction
 
 DEFAULT_REL = 1e-6
 VERDICTS = ("identical", "within tolerance", "different", "missing")
@@ -102,7 +103,7 @@ def compare_output(old: OutputData, new: OutputData | None, spec_tolerance: tupl
                                note=f"shape {list(b.shape)} instead of {list(a.shape)}")
     abs_tol, rel_tol, described = _tolerance(spec_tolerance, a)
     both_nan = np.isnan(a) & np.isnan(b)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"):
         error = np.where(both_nan, 0.0, np.abs(b - a))
         relative = np.where(a != 0, error / np.abs(a), np.where(error == 0, 0.0, np.inf))
         bad = ~(error <= abs_tol + rel_tol * np.abs(a))  # NaN on one side only is never within
@@ -115,18 +116,57 @@ def compare_output(old: OutputData, new: OutputData | None, spec_tolerance: tupl
                            "NaN on one side only" if (np.isnan(a) ^ np.isnan(b)).any() else "")
 
 
-def compare_predictions(original: Prediction, rerun: Prediction | None, interface: Interface, *,
-                        rerun_id: str = "", rerun_status: str = "") -> Reproduction:
-    """Every output of ``original``, compared with ``rerun``'s (None: a re-run that saved nothing).
-    Outputs only the re-run has are noted as different: the same inputs gave something the original
-    never saved."""
-    old, new = original.outputs, (rerun.outputs if rerun is not None else {})
+def _agreements(old: dict[str, OutputData], new: dict[str, OutputData], interface: Interface | None
+                ) -> tuple[OutputAgreement, ...]:
+    """Every output of ``old`` against ``new``; outputs only ``new`` has are different: the same
+    inputs gave something the original never saved."""
     agreements = []
     for name in sorted(old):
-        spec = interface.output(name)
+        spec = interface.output(name) if interface else None
         agreements.append(compare_output(old[name], new.get(name), spec.tolerance if spec else None))
     for name in sorted(set(new) - set(old)):
         agreements.append(OutputAgreement(name, "different", new[name].units, new[name].values.size,
                                           new[name].values.size, note="only the re-run produced it"))
+    return tuple(agreements)
+
+
+def compare_predictions(original: Prediction, rerun: Prediction | None, interface: Interface, *,
+                        rerun_id: str = "", rerun_status: str = "") -> Reproduction:
+    """Every output of ``original``, compared with ``rerun``'s (None: a re-run that saved nothing)."""
+    agreements = _agreements(original.outputs, rerun.outputs if rerun is not None else {}, interface)
     return Reproduction(original.run_id, rerun.run_id if rerun else rerun_id,
-                        rerun.status if rerun else rerun_status, tuple(agreements))
+                        rerun.status if rerun else rerun_status, agreements)
+
+
+def compare_folders(original: Path, rerun: Path, interface: Interface | None = None) -> Reproduction:
+    """Compare two output folders (``outputs/`` and ``rerun-outputs/`` of a prediction folder, say)."""
+    from .outputs import read_outputs
+    new = read_outputs(rerun) if rerun.is_dir() else {}
+    return Reproduction(str(original), str(rerun), "", _agreements(read_outputs(original), new, interface))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m labkit.results.reproduce FOLDER``: did re-executing a prediction folder's notebook
+    (into ``rerun-outputs/``) reproduce its stored ``outputs/``? Tolerances come from the protocol
+    notebook kept in ``inputs/protocol/``. Exit status 0 if reproduced, 1 if not."""
+    import argparse
+
+    from ..protocols.check import check_protocol
+
+    parser = argparse.ArgumentParser(prog="python -m labkit.results.reproduce", description=main.__doc__)
+    parser.add_argument("folder", type=Path, help="a prediction folder (or an export of one)")
+    args = parser.parse_args(argv)
+    folder: Path = args.folder
+    if not (folder / "outputs").is_dir():
+        parser.error(f"{folder} has no outputs/ folder: give a prediction folder")
+    notebooks = sorted((folder / PROTOCOL_FOLDER).glob("*.ipynb"))
+    interface = check_protocol(notebooks[0].read_bytes()) if len(notebooks) == 1 else None
+    report = compare_folders(folder / "outputs", folder / RERUN_OUTPUTS, interface)
+    print(report.table())
+    counts = ", ".join(f"{n} {verdict}" for verdict, n in report.counts().items() if n) or "no outputs"
+    print(("reproduced: " if report.reproduced else "NOT reproduced: ") + counts)
+    return 0 if report.reproduced else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

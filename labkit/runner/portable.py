@@ -16,13 +16,11 @@ from typing import TYPE_CHECKING, Any
 import nbformat
 from papermill.translators import translate_parameters
 
+from ..results.prediction import MODEL_FOLDER, PROTOCOL_FOLDER, RERUN_OUTPUTS
+
 if TYPE_CHECKING:
     from ..store.entities import EntityStore, VersionInfo
 
-INPUTS = "inputs"
-MODEL_FOLDER = f"{INPUTS}/model"
-PROTOCOL_FOLDER = f"{INPUTS}/protocol"
-RERUN_OUTPUTS = "rerun-outputs"
 INJECTED_TAG = "injected-parameters"  # papermill's tag for the cell it writes
 
 

@@ -218,6 +218,7 @@ class Run(Base):
     # the run this one repeats (`labkit rerun`), to compare their outputs; not a foreign key: a
     # re-run outlives nothing it needs from its original but the id
     rerun_of: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    binder_ref: Mapped[str | None] = mapped_column(String(200), nullable=True)  # its export's branch, once pushed
     experiment: Mapped[Experiment] = relationship(back_populates="runs")
     events: Mapped[list[RunEvent]] = relationship(order_by="RunEvent.id", cascade="all, delete-orphan")
     outputs: Mapped[list[Output]] = relationship(cascade="all, delete-orphan")

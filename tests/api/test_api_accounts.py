@@ -226,6 +226,7 @@ def test_an_expired_token_is_refused(people: dict[str, Api]) -> None:
 @pytest.mark.parametrize(("body", "status", "message"), [
     ({"name": "two words"}, 400, "not a token name"),
     ({"name": "x" * 101}, 400, "not a token name"),
+    ({"name": ""}, 400, "the field 'name' is empty"),
     ({"name": None}, 400, "(got null)"),
     ({"name": 7}, 400, "'name' must be the token's name"),
     ({"days": 0}, 400, "more than 0"),

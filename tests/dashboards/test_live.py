@@ -109,3 +109,21 @@ def test_compare_two_models_with_a_data_set_overlaid(running_lab: labkit.Lab, da
     page.choose([runs[1].id], dataset="")
     assert page.drawn[0][1] == [f"hh v1 ({runs[1].id[:6]})"]
     assert np.isclose(float(page.series[0].outputs["peak"].scalar), 8.0)
+
+
+def test_the_prediction_page_reruns_a_run_and_the_rerun_shows_the_comparison(running_lab: labkit.Lab) -> None:
+    [first] = running_lab.wait([running_lab.run("hh", "test")], timeout=300)
+    view = PredictionView(running_lab, first.id, live=False)
+    [button] = [c.children[0] for c in view.body.children if "lk-rerun" in getattr(
+        getattr(c, "children", [None])[0], "_dom_classes", ())]
+    before = running_lab.count_runs()
+    button.click()
+    assert view.message.kind == "ok", view.message.text
+    assert running_lab.count_runs() == before + 1
+    again = next(r for r in reversed(running_lab.runs()) if r.rerun_of == first.id)
+    assert again.id[:8] in view.message.text and f"run={again.id}" in view.message.value
+    running_lab.wait([again], timeout=300)
+    shown = PredictionView(running_lab, again.id, live=False)
+    assert f"re-run of {first.id}" in text(shown.summary.value)
+    html = " ".join(c.value for c in shown.body.children if isinstance(getattr(c, "value", None), str))
+    assert 'data-reproduced="true"' in html and "3 identical" in text(html)

@@ -1,0 +1,1 @@
+"""Exchanging predictions with the world outside the lab: Binder folders (``binder.py``)."""
