@@ -22,14 +22,15 @@ if TYPE_CHECKING:
     from .experiments import RunInfo
     from .lab import Lab, SaveResult
     from .results import OutputData, Prediction
+    from .remote import RemoteLab, connect
     from .results.reproduce import Reproduction
 
 _LAZY = {"Settings": ".config", "load_settings": ".config", "RunInfo": ".experiments", "Lab": ".lab",
          "SaveResult": ".lab", "OutputData": ".results", "Prediction": ".results",
-         "Reproduction": ".results.reproduce"}
+         "Reproduction": ".results.reproduce", "RemoteLab": ".remote", "connect": ".remote"}
 
 __all__ = ["BrokerUnavailable", "Forbidden", "Incompatible", "InvalidInput", "Lab", "LabkitError", "NotFound", "OutputData",
-           "Prediction", "Reproduction", "RunInfo", "SaveResult", "Settings", "StaleVersion", "load_settings"]
+           "Prediction", "RemoteLab", "Reproduction", "RunInfo", "SaveResult", "Settings", "StaleVersion", "connect", "load_settings"]
 __version__ = "0.1.0"
 
 

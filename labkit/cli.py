@@ -310,14 +310,24 @@ def rerun(ctx: click.Context, run_id: str, wait: bool, timeout: float | None, qu
 
 @main.command()
 @click.argument("run_id")
-@click.option("--binder", "binder_dir", required=True, type=click.Path(file_okay=False),
+@click.option("--binder", "binder_dir", type=click.Path(file_okay=False),
               help="Write a folder repo2docker (BinderHub) builds: a new or empty folder.")
-@click.option("--push", is_flag=True, help="Publish it on the lab's binder_remote and print its Binder link.")
+@click.option("--push", is_flag=True, help="With --binder: publish it on the lab's binder_remote and print its link.")
+@click.option("--omex", "omex_file", type=click.Path(dir_okay=False),
+              help="Write the whole prediction as a COMBINE/OMEX archive (a new .omex file).")
 @click.pass_context
-def export(ctx: click.Context, run_id: str, binder_dir: str, push: bool) -> None:
-    """Export RUN_ID's prediction for Binder: its notebook, inputs and outputs, pinned requirements,
-    runtime.txt, apt.txt, postBuild and a README (docs/reproducibility.md)."""
-    done = _lab(ctx).export_binder(run_id, binder_dir, push=push)
+def export(ctx: click.Context, run_id: str, binder_dir: str | None, push: bool, omex_file: str | None) -> None:
+    """Export RUN_ID's prediction: for Binder (its notebook, inputs and outputs, pinned requirements,
+    runtime.txt, apt.txt, postBuild and a README) or as a COMBINE archive (docs/reproducibility.md)."""
+    if (binder_dir is None) == (omex_file is None):
+        raise click.UsageError("give one of --binder DIR or --omex FILE")
+    if push and binder_dir is None:
+        raise click.UsageError("--push publishes a Binder folder: give --binder DIR")
+    lab = _lab(ctx)
+    if omex_file is not None:
+        click.echo(f"exported run {run_id} to {lab.export_prediction_archive(run_id, omex_file)}")
+        return
+    done = lab.export_binder(run_id, binder_dir, push=push)
     click.echo(f"exported run {run_id} to {done.folder} ({len(done.requirements)} pinned requirements"
                + (f", {len(done.unpinned)} unpinned: {', '.join(done.unpinned)}" if done.unpinned else "") + ")")
     if done.binder_url:
@@ -325,6 +335,53 @@ def export(ctx: click.Context, run_id: str, binder_dir: str, push: bool) -> None
     else:
         click.echo(f"re-run it: cd {done.folder} && python3 -m pip install -r requirements.txt && bash postBuild "
                    "&& papermill notebook.ipynb again.ipynb --cwd . && python3 -m labkit.results.reproduce .")
+
+
+@main.command("export-version")
+@click.argument("kind", type=click.Choice(["model", "protocol", "dataset", "models", "protocols", "datasets"]))
+@click.argument("name")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--version", "ref", default="latest", help="A number, a tag or a commit prefix (default: latest).")
+@click.pass_context
+def export_version(ctx: click.Context, kind: str, name: str, file: str, ref: str) -> None:
+    """Write one version of a model, protocol or dataset as a COMBINE/OMEX archive FILE (*.omex)."""
+    click.echo(f"exported {_kind(kind)} {name} to {_lab(ctx).export_archive(_kind(kind), name, file, ref)}")
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.pass_context
+def import_(ctx: click.Context, paths: tuple[str, ...]) -> None:
+    """Import COMBINE/OMEX archives (models, protocols, datasets, predictions) and CellML files; a
+    folder imports every archive and .cellml file in it, with a progress bar and a summary of what was
+    refused and why. An archive that is refused stores nothing."""
+    from tqdm import tqdm
+
+    from .exchange import archives
+    lab = _lab(ctx)
+    imported, refused = [], []
+    for path in map(Path, paths):
+        if path.is_dir():
+            count = sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in
+                        (*archives.ARCHIVE_SUFFIXES, ".cellml"))
+            with tqdm(total=count, desc=f"importing {path.name}", unit="file", file=sys.stderr) as bar:
+                done, bad = archives.import_folder(lab, path, on_each=lambda _: bar.update(1))
+        else:
+            done, bad = [], []
+            try:
+                done.append(archives.import_file(lab, path))
+            except LabkitError as err:
+                bad.append(archives.Refused(path, str(err).splitlines()[0]))
+        imported += done
+        refused += bad
+    for item in imported:
+        what = f"v{item.version.number}" if item.version else f"prediction in {item.prediction.folder}"
+        click.echo(f"imported {item.source.name}: {item.kind} {item.name} {what}")
+    for item in refused:
+        click.echo(f"refused  {item.source.name}: {item.reason}")
+    click.echo(f"{len(imported)} imported, {len(refused)} refused")
+    if refused:
+        sys.exit(1)
 
 
 def _echo_reproduction(lab: Lab, info: RunInfo, strict: bool = False) -> None:

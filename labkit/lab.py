@@ -30,6 +30,7 @@ from .store.db import Database
 from .store.entities import LATEST, EntityStore, VersionInfo
 
 if TYPE_CHECKING:
+    from .exchange.archives import Imported
     from .exchange.binder import BinderExport
 
 #: Run states the matrix shows again instead of queuing the pair anew (see ``Lab.run_matrix``).
@@ -115,10 +116,10 @@ class Lab:
 
     def _save(self, kind: str, source: str | os.PathLike | dict[str, bytes], name: str | None,
               message: str, parent: str | None, tag: str | None, protocol: str | None = None,
-              visibility: str | None = None) -> SaveResult:
+              visibility: str | None = None, main_file: str | None = None) -> SaveResult:
         self._require_may_change()
         if isinstance(source, dict):
-            files, main = source, None
+            files, main = source, main_file
             if not name:
                 raise InvalidInput("give a name when saving files from memory")
         else:
@@ -500,6 +501,23 @@ class Lab:
             with self.db.session() as s:
                 s.get(orm.Run, run_id).binder_ref = branch
         return replace(export, binder_url=link)
+
+    def export_archive(self, kind: str, name: str, target: str | os.PathLike, ref: Ref = LATEST) -> Path:
+        """One version of a model, protocol or dataset as a COMBINE/OMEX archive (``labkit.exchange``)."""
+        from .exchange import archives
+        return archives.export_version(self, kind, name, ref, target)
+
+    def export_prediction_archive(self, run_id: str, target: str | os.PathLike) -> Path:
+        """A whole prediction (notebook, inputs, outputs, plots, provenance) as a COMBINE/OMEX archive."""
+        from .exchange import archives
+        return archives.export_prediction(self, run_id, target)
+
+    def import_archive(self, path: str | os.PathLike) -> "Imported":
+        """Import a COMBINE/OMEX archive: a model, protocol or dataset version (saved through the same
+        checks as an upload), or a prediction. An unsafe or inconsistent archive stores nothing."""
+        self._require_may_change()
+        from .exchange import archives
+        return archives.import_archive(self, path)
 
     def binder_url(self, run_id: str) -> str | None:
         """Where BinderHub serves ``run_id``'s pushed export, or None if it was never pushed."""

@@ -42,7 +42,8 @@ STACK_INDEPENDENT = ["test_acceptance.py", "demo/test_protocol_library.py", "run
                      "validation/test_sweep.py",
                      # the Binder folder's rebuild in a fresh virtual environment reads a finished
                      # prediction: the stack that computed it changes nothing there
-                     "runner/test_binder_export.py"]
+                     "runner/test_binder_export.py",
+                     "nbval"]  # the regression notebooks run protocols in a kernel, no lab at all
 collect_ignore = STACKLESS + STACK_INDEPENDENT if STACK == "scaleout" else ["deploy"]
 
 

@@ -16,6 +16,28 @@ DEMO_PROTOCOLS = tuple(sorted(p.name for p in STANDARD_PROTOCOLS.glob("*.ipynb")
     "steady_pacing.ipynb", "calcium_transient.ipynb")
 FIRST_MATRIX = ("steady_pacing", "calcium_transient")
 
+FEW = [-10.01, 0.01, 10.01]  # test potentials (mV) off the integers, as the Web Lab's protocols use
+#: Short runs of each standard protocol: the same code path with less simulated time (fewer paces and
+#: sweeps), for the protocol library's test and its nbval regression notebooks (tests/nbval).
+QUICK_PARAMETERS: dict[str, dict] = {
+    "steady_pacing": {"max_paces": 20},
+    "calcium_transient": {"max_paces": 20},
+    "steady_state_restitution": {"pacing_intervals": [1000, 600], "max_steady_state_beats": 10},
+    "s1s2": {"steady_state_beats": 5, "s2_intervals": [1000, 500, 350]},
+    "ical": {"steady_state_time": 1000.0, "test_potentials": FEW},
+    "ical_iv_curve": {"steady_state_time": 1000.0, "test_potentials": FEW},
+    "ina_iv_curves": {"steady_state_time": 1000.0, "peak_test_potentials": [-40.01, -20.01, 0.01],
+                      "inactivation_test_potentials": [-120.01, -80.01, -60.01],
+                      "activation_test_potentials": [-40.01, 0.01]},
+    "ikr_iv_curve": {"steady_state_time": 1000.0, "test_potentials": FEW},
+    "iks_iv_curve": {"steady_state_time": 1000.0, "test_potentials": FEW},
+    "ik1_iv_curve": {"steady_state_time": 1000.0, "test_potentials": [-100.01, -60.01, 0.01]},
+    "ion_current_block": {"current": "INa", "block_levels": [0.5, 1.0], "max_paces": 10},
+    "extracellular_potassium_variation": {"extra_potassium_test_concentrations": [4, 8], "max_paces": 10},
+    "graph_state": {"duration": 500.0},
+    "timecourse_voltage_clamp": {"steady_state_time": 1000.0},
+}
+
 
 def _add_if_changed(lab: Lab, kind: str, path: Path) -> None:
     """Add ``path`` unless the latest version already holds exactly these bytes (re-runs are cheap)."""

@@ -9,27 +9,9 @@ import pytest
 from labs import lab_with_workers
 
 import labkit
-from labkit.demo.build import DEMO_MODELS, STANDARD_PROTOCOLS
+from labkit.demo.build import DEMO_MODELS, QUICK_PARAMETERS, STANDARD_PROTOCOLS
 
-FEW = [-10.01, 0.01, 10.01]
-QUICK: dict[str, dict] = {  # short runs of each protocol: same code path, less simulated time
-    "steady_pacing": {"max_paces": 20},
-    "calcium_transient": {"max_paces": 20},
-    "steady_state_restitution": {"pacing_intervals": [1000, 600], "max_steady_state_beats": 10},
-    "s1s2": {"steady_state_beats": 5, "s2_intervals": [1000, 500, 350]},
-    "ical": {"steady_state_time": 1000.0, "test_potentials": FEW},
-    "ical_iv_curve": {"steady_state_time": 1000.0, "test_potentials": FEW},
-    "ina_iv_curves": {"steady_state_time": 1000.0, "peak_test_potentials": [-40.01, -20.01, 0.01],
-                      "inactivation_test_potentials": [-120.01, -80.01, -60.01],
-                      "activation_test_potentials": [-40.01, 0.01]},
-    "ikr_iv_curve": {"steady_state_time": 1000.0, "test_potentials": FEW},
-    "iks_iv_curve": {"steady_state_time": 1000.0, "test_potentials": FEW},
-    "ik1_iv_curve": {"steady_state_time": 1000.0, "test_potentials": [-100.01, -60.01, 0.01]},
-    "ion_current_block": {"current": "INa", "block_levels": [0.5, 1.0], "max_paces": 10},
-    "extracellular_potassium_variation": {"extra_potassium_test_concentrations": [4, 8], "max_paces": 10},
-    "graph_state": {"duration": 500.0},
-    "timecourse_voltage_clamp": {"steady_state_time": 1000.0},
-}
+QUICK = QUICK_PARAMETERS
 PROTOCOLS = sorted(p.stem for p in STANDARD_PROTOCOLS.glob("*.ipynb"))
 
 

@@ -117,3 +117,28 @@ def test_pushing_an_export_publishes_a_public_run_and_records_its_binder_link(
         assert f'href="{done.binder_url.replace("&", "&amp;")}"' in page.summary.value
     finally:
         lab.close()
+
+
+def test_a_prediction_round_trips_as_a_combine_archive(repro_lab: labkit.Lab, paced: labkit.RunInfo,
+                                                       tmp_path: Path) -> None:
+    from labkit.exchange import omex
+    from stacks import lab_settings
+
+    archive = repro_lab.export_prediction_archive(paced.id, tmp_path / "prediction.omex")
+    content = omex.read_archive(archive)
+    folder = repro_lab.prediction(paced.id).folder
+    stored = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert content.files == stored and content.master == "notebook.ipynb"
+    assert content.formats["outputs/APD90.csv"].endswith("text/csv")
+    assert content.description["run"] == paced.id and content.description["parameters"] == {"max_paces": 5}
+    with lab_settings() as stack, labkit.Lab.open(tmp_path / "elsewhere", **stack) as other:
+        imported = other.import_archive(archive)
+        assert imported.kind == "prediction" and imported.prediction is not None
+        again = {p.relative_to(imported.prediction.folder).as_posix(): p.read_bytes()
+                 for p in imported.prediction.folder.rglob("*") if p.is_file()}
+        assert again == stored
+        assert imported.prediction.output("APD90").scalar == repro_lab.prediction(paced.id).output("APD90").scalar
+        assert other.read_file("model", "br77") == repro_lab.read_file("model", "br77", paced.model_version)
+        assert other.names("protocol") == ["steady_pacing"]
+        with pytest.raises(labkit.InvalidInput, match="was imported already"):
+            other.import_archive(archive)
