@@ -1,12 +1,17 @@
-"""Write the nbval regression notebooks (tests/nbval/): each standard protocol notebook executed on the
-simplest demo model it can run, with its quick parameters, and a last cell that prints every output it
-saved to 6 significant figures. `pytest` (the --nbval option in pyproject.toml) executes them again
-and fails when any printed number changes (tests/nbval/README.md).
+"""Write the stored outputs that nbval compares against (tests/nbval/README.md):
 
-Run it only after a change that is meant to change results, and say why in the commit:
+- tests/nbval/<protocol>.ipynb: each standard protocol notebook executed on the simplest demo model it
+  can run, with its quick parameters, and a last cell that prints every output it saved to 6
+  significant figures;
+- tests/nbval/tutorials/*.ipynb: the tutorials of notebooks/tutorials, executed (each in a new
+  temporary lab); the tutorials themselves stay without outputs.
 
-    python scripts/refresh_nbval.py            # every protocol
-    python scripts/refresh_nbval.py s1s2       # one
+`pytest` (the --nbval options in pyproject.toml) executes them again and fails when any output
+changes. Run this only after a change that is meant to change results, and say why in the commit:
+
+    python scripts/refresh_nbval.py               # every protocol and the tutorials
+    python scripts/refresh_nbval.py s1s2          # one protocol
+    python scripts/refresh_nbval.py tutorials     # the tutorials
 """
 from __future__ import annotations
 
@@ -24,7 +29,9 @@ from labkit.demo.build import DEMO_MODELS, QUICK_PARAMETERS, STANDARD_PROTOCOLS
 from labkit.protocols import compatibility
 from labkit.protocols.check import check_protocol
 
-HERE = Path(__file__).resolve().parents[1] / "tests" / "nbval"
+ROOT = Path(__file__).resolve().parents[1]
+HERE = ROOT / "tests" / "nbval"
+TUTORIALS = ROOT / "notebooks" / "tutorials"
 SUMMARY_CELL = '''# labkit nbval: every saved output to 6 significant figures; a changed number fails the test
 from pathlib import Path
 
@@ -64,22 +71,38 @@ def refresh(name: str) -> Path:
                                    progress_bar=False)
     finally:
         staged.unlink()
-    executed = nbformat.read(target, as_version=4)
-    executed.metadata.pop("papermill", None)  # run times and paths: not part of the regression
+    _strip_run_metadata(target)
+    return target
+
+
+def _strip_run_metadata(notebook: Path) -> None:
+    """Run times and paths papermill records: not part of the regression, and noise in diffs."""
+    executed = nbformat.read(notebook, as_version=4)
+    executed.metadata.pop("papermill", None)
     for cell in executed.cells:
         cell.metadata.pop("papermill", None)
         cell.metadata.pop("execution", None)
-    nbformat.write(executed, target)
+    nbformat.write(executed, notebook)
+
+
+def refresh_tutorial(notebook: Path) -> Path:
+    target = HERE / "tutorials" / notebook.name
+    target.parent.mkdir(exist_ok=True)
+    papermill.execute_notebook(notebook, target, cwd=str(target.parent), kernel_name="python3", progress_bar=False)
+    _strip_run_metadata(target)
     return target
 
 
 def main(names: list[str]) -> None:
-    chosen = names or sorted(QUICK_PARAMETERS)
-    unknown = sorted(set(chosen) - set(QUICK_PARAMETERS))
+    chosen = names or [*sorted(QUICK_PARAMETERS), "tutorials"]
+    unknown = sorted(set(chosen) - set(QUICK_PARAMETERS) - {"tutorials"})
     if unknown:
-        raise SystemExit(f"no standard protocol {unknown}; known: {sorted(QUICK_PARAMETERS)}")
-    for name in tqdm(chosen, desc="nbval notebooks", unit="notebook"):
-        refresh(name)
+        raise SystemExit(f"no standard protocol {unknown}; known: {sorted(QUICK_PARAMETERS)} and 'tutorials'")
+    work = [(refresh, n) for n in chosen if n != "tutorials"]
+    if "tutorials" in chosen:
+        work += [(refresh_tutorial, p) for p in sorted(TUTORIALS.glob("*.ipynb"))]
+    for action, item in tqdm(work, desc="nbval notebooks", unit="notebook"):
+        action(item)
 
 
 if __name__ == "__main__":
