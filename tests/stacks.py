@@ -84,3 +84,15 @@ def lab_environment() -> Iterator[None]:
 
 def _names(settings: dict[str, Any]) -> list[str]:
     return [f"LABKIT_{k.upper()}" for k in settings]
+
+
+def cli_environment(settings: Any) -> dict[str, str]:
+    """The environment for a ``labkit`` child process that must open the same lab as ``settings``
+    (a lab opened with explicit settings: on the scale-out stack, a schema and queue of its own that
+    the stack's LABKIT_* variables do not name)."""
+    env = dict(os.environ)
+    env.update({"LABKIT_DATABASE_URL": settings.database_url, "LABKIT_BROKER_URL": settings.broker_url,
+                "LABKIT_RESULT_BACKEND": settings.result_backend, "LABKIT_DEFAULT_QUEUE": settings.default_queue,
+                "LABKIT_STORAGE_ROOT": str(settings.storage_root),
+                "LABKIT_ISOLATE_WORKERS": "1" if settings.isolate_workers else "0"})
+    return env

@@ -2,13 +2,13 @@
 Docker and compared output by output; publishing it with --push (docs/reproducibility.md)."""
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from reproduce_lab import paced, repro_lab  # noqa: F401 - fixtures
+from stacks import cli_environment
 
 import labkit
 from labkit.dashboards import PredictionView
@@ -110,8 +110,9 @@ def test_pushing_an_export_publishes_a_public_run_and_records_its_binder_link(
                                 capture_output=True, text=True, check=True).stdout
         assert done.binder_url in readme
         shown = subprocess.run([sys.executable, "-m", "labkit", "--lab", str(lab.settings.root), "show", paced.id],
-                               capture_output=True, text=True, env={**os.environ, "LABKIT_BINDER_REMOTE": str(remote),
-                                                                     "LABKIT_BINDERHUB_URL": "https://binder.example"})
+                               capture_output=True, text=True,
+                               env={**cli_environment(lab.settings), "LABKIT_BINDER_REMOTE": str(remote),
+                                    "LABKIT_BINDERHUB_URL": "https://binder.example"})
         assert f"binder: {done.binder_url}" in shown.stdout, shown.stderr
         page = PredictionView(lab, paced.id, live=False)
         assert f'href="{done.binder_url.replace("&", "&amp;")}"' in page.summary.value

@@ -12,6 +12,7 @@ import numpy as np
 import papermill
 import pytest
 from reproduce_lab import paced, repro_lab  # noqa: F401 - fixtures
+from stacks import cli_environment
 
 import labkit
 from labkit.demo.build import STANDARD_PROTOCOLS
@@ -79,7 +80,7 @@ def test_declared_tolerances_decide_within_or_different(repro_lab: labkit.Lab) -
 def test_the_cli_reruns_prints_the_comparison_and_fails_when_not_reproduced(repro_lab: labkit.Lab) -> None:
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "labkit", "--lab", str(repro_lab.settings.root), *args],
-                              capture_output=True, text=True, timeout=300)
+                              capture_output=True, text=True, timeout=300, env=cli_environment(repro_lab.settings))
 
     good = repro_lab.wait([repro_lab.run("br77", "test")], timeout=120)[0]
     done = cli("rerun", good.id, "--timeout", "200")
