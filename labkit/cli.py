@@ -362,9 +362,7 @@ def import_(ctx: click.Context, paths: tuple[str, ...]) -> None:
     imported, refused = [], []
     for path in map(Path, paths):
         if path.is_dir():
-            count = sum(1 for p in path.iterdir() if p.is_file() and p.suffix.lower() in
-                        (*archives.ARCHIVE_SUFFIXES, ".cellml"))
-            with tqdm(total=count, desc=f"importing {path.name}", unit="file", file=sys.stderr) as bar:
+            with tqdm(total=len(archives.importable(path)), desc=f"importing {path.name}", unit="file", file=sys.stderr) as bar:
                 done, bad = archives.import_folder(lab, path, on_each=lambda _: bar.update(1))
         else:
             done, bad = [], []

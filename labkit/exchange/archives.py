@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InvalidInput, LabkitError
 from ..results import Prediction
 from ..results.prediction import MODEL_FOLDER, PROTOCOL_FOLDER
+from ..store.blobs import tree_of_folder
 from . import omex
 
 if TYPE_CHECKING:
@@ -65,7 +66,7 @@ def export_prediction(lab: "Lab", run_id: str, target: str | Path) -> Path:
     if not info.results_path:
         raise InvalidInput(f"run {run_id} has no prediction to export (status {info.status})")
     folder = lab.prediction(run_id).folder
-    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    files = tree_of_folder(folder)
     description = {"kind": "prediction", "run": run_id, "status": info.status, "model": info.model,
                    "model_version": info.model_version, "protocol": info.protocol,
                    "protocol_version": info.protocol_version, "parameters": info.parameters}
@@ -97,6 +98,13 @@ def import_archive(lab: "Lab", path: str | Path, limits: omex.Limits = omex.Limi
         raise InvalidInput(f"{source.name}: {err}") from None
 
 
+def _latest_holds(lab: "Lab", kind: str, name: str, files: dict[str, bytes]) -> bool:
+    """Does the latest version of an existing entity hold exactly ``files``?"""
+    latest = lab.version(kind, name)
+    return lab.files(kind, name, latest.number) == sorted(files) and all(
+        lab.read_file(kind, name, latest.number, f) == data for f, data in files.items())
+
+
 def _import_version(lab: "Lab", source: Path, kind: str, content: omex.ArchiveContent) -> Imported:
     description = content.description
     name = str(description.get("name") or Path(content.master or source.stem).stem)
@@ -108,8 +116,7 @@ def _import_version(lab: "Lab", source: Path, kind: str, content: omex.ArchiveCo
         raise InvalidInput(f"{source.name}: its main file {main!r} is not in the archive")
     if name in lab.names(kind):
         latest = lab.version(kind, name)
-        if lab.files(kind, name) == sorted(content.files) and latest.main_file == main and all(
-                lab.read_file(kind, name, latest.number, f) == data for f, data in content.files.items()):
+        if latest.main_file == main and _latest_holds(lab, kind, name, content.files):
             return Imported(source, kind, name, latest)  # imported already: nothing changes
         for tag in tags:  # before anything is saved
             lab.store.check_tag(kind, name, tag, user=lab.user)
@@ -143,8 +150,7 @@ def _import_prediction(lab: "Lab", source: Path, content: omex.ArchiveContent) -
                               ("protocol", protocol_files, description.get("protocol"))):
         name = str(name or next(iter(files)).rsplit(".", 1)[0])
         if name in lab.names(kind):
-            if lab.files(kind, name) == sorted(files) and all(
-                    lab.read_file(kind, name, "latest", f) == data for f, data in files.items()):
+            if _latest_holds(lab, kind, name, files):
                 continue  # the lab holds exactly these files already
             if not lab.may_edit(kind, name):  # before anything is saved
                 raise InvalidInput(f"{source.name} holds another version of {kind} {name}, which you may not "
@@ -179,6 +185,11 @@ def import_file(lab: "Lab", path: Path) -> Imported:
     return import_archive(lab, path)
 
 
+def importable(folder: Path) -> list[Path]:
+    """The files of ``folder`` a folder import takes: archives and CellML files, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in (*ARCHIVE_SUFFIXES, ".cellml"))
+
+
 def import_folder(lab: "Lab", folder: str | Path, *, on_each: Callable[[Path], None] | None = None
                   ) -> tuple[list[Imported], list[Refused]]:
     """Import every archive and CellML file directly in ``folder`` (sorted by name); each one that is
@@ -186,8 +197,7 @@ def import_folder(lab: "Lab", folder: str | Path, *, on_each: Callable[[Path], N
     root = Path(folder)
     if not root.is_dir():
         raise InvalidInput(f"{root} is not a folder")
-    candidates = sorted(p for p in root.iterdir() if p.is_file()
-                        and p.suffix.lower() in (*ARCHIVE_SUFFIXES, ".cellml"))
+    candidates = importable(root)
     imported: list[Imported] = []
     refused: list[Refused] = []
     for path in candidates:
