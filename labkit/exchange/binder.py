@@ -31,7 +31,8 @@ from urllib.parse import quote
 from packaging.requirements import Requirement
 
 from ..errors import InvalidInput
-from ..results.prediction import INPUTS, RERUN_OUTPUTS
+from ..protocols.check import without_magics
+from ..results.prediction import INPUTS, PROTOCOL_FOLDER, RERUN_OUTPUTS
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -101,8 +102,7 @@ def notebook_imports(notebook: Path) -> set[str]:
         if cell.cell_type != "code":
             continue
         try:
-            tree = ast.parse("\n".join("" if line.lstrip().startswith(("%", "!")) else line
-                                       for line in cell.source.splitlines()))
+            tree = ast.parse(without_magics(cell.source))
         except SyntaxError:
             continue
         for node in ast.walk(tree):
@@ -256,7 +256,7 @@ def export_binder(lab: "Lab", run_id: str, destination: str | Path, *, binder_ur
             if (prediction.folder / name).is_dir():
                 shutil.copytree(prediction.folder / name, staging / name)
         imported = set()
-        for notebook in (staging / INPUTS / "protocol").glob("*.ipynb"):
+        for notebook in (staging / PROTOCOL_FOLDER).glob("*.ipynb"):
             imported |= notebook_imports(notebook)
         pinned, unpinned = pinned_requirements(environment, KERNEL_ROOTS + tuple(sorted(imported)))
         (staging / "requirements.txt").write_text(

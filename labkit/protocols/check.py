@@ -22,7 +22,7 @@ class ProtocolCheckError(InvalidInput):
         super().__init__("the protocol failed its check:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-def _without_magics(source: str) -> str:
+def without_magics(source: str) -> str:
     """IPython magics and shell escapes are not Python; blank them so line numbers stay right."""
     return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
 
@@ -67,7 +67,7 @@ def check_protocol(data: bytes) -> Interface:
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code":
             try:
-                compile(_without_magics(cell.source), f"cell {index}", "exec",
+                compile(without_magics(cell.source), f"cell {index}", "exec",
                         flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)  # IPython runs top-level await
             except SyntaxError as err:
                 problems.append(f"code cell {index} does not compile: {err.msg} (line {err.lineno})")
@@ -79,7 +79,7 @@ def check_protocol(data: bytes) -> Interface:
     elif param_cells[0][1].cell_type != "code":
         problems.append("the cell tagged 'parameters' must be a code cell")
     else:
-        parameters = _parameters(_without_magics(param_cells[0][1].source), problems)
+        parameters = _parameters(without_magics(param_cells[0][1].source), problems)
         for name in REQUIRED_PARAMETERS:
             if name not in parameters:
                 problems.append(f"the parameters cell must define {name!r}")
