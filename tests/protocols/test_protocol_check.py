@@ -158,6 +158,11 @@ def test_a_plot_of_an_undeclared_output_is_refused() -> None:
     ("title: t\noutputs: {a: {units: ms}}\ntime_limit: .nan\n", "'time_limit' must be a finite, positive number"),
     ("title: t\noutputs: {a: {units: ms}}\ntime_limit: 1000000000\n", "at most 604800 (a week); got 1000000000"),
     ("title: t\noutputs: {a: {units: ms}}\nplots: [{x: a}]\n", "must name an output for x and one for y"),
+    ("title: t\noutputs: {a: {units: ms, tolerance: 0.1}}\n", "tolerance must be {abs: A, rel: R}"),
+    ("title: t\noutputs: {a: {units: ms, tolerance: {abs: -1}}}\n", "tolerance must be {abs: A, rel: R}"),
+    ("title: t\noutputs: {a: {units: ms, tolerance: {rel: .nan}}}\n", "tolerance must be {abs: A, rel: R}"),
+    ("title: t\noutputs: {a: {units: ms, tolerance: {relative: 0.1}}}\n", "tolerance must be {abs: A, rel: R}"),
+    ("title: t\noutputs: {a: {units: ms, tolerance: {abs: true}}}\n", "tolerance must be {abs: A, rel: R}"),
     ("- a list\n", "must be a YAML mapping"),
     ("title: [unclosed\n", "not valid YAML"),
 ])
